@@ -1,0 +1,61 @@
+"""The ASGI application: where the domains' routers are put together.
+
+``create_app()`` is the composition root for ``ovillo serve``; tests call it with their own
+``Runtime`` (database, clock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from ovillo import __version__
+from ovillo.core.deps import RuntimeDep
+from ovillo.core.errors import install_problem_handlers
+from ovillo.core.runtime import Runtime
+from ovillo.core.settings import Settings, get_settings
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+
+
+def create_app(*, settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """The web app. A ``runtime`` passed in is used as is and left open for its owner."""
+    settings = runtime.settings if runtime is not None else (settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        app.state.runtime = runtime or Runtime.from_settings(settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.runtime.aclose()
+
+    app = FastAPI(
+        title="Ovillo",
+        version=__version__,
+        summary="Self-hostable WhatsApp Business Platform",
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        # Also available before the lifespan runs (ASGI transports that skip it).
+        app.state.runtime = runtime
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz(runtime: RuntimeDep) -> Health:
+        """Liveness and database reachability."""
+        async with runtime.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return Health(status="ok", version=__version__, database=runtime.engine.dialect.name)
+
+    return app

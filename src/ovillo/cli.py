@@ -1,0 +1,75 @@
+"""The ``ovillo`` command."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from ovillo import __version__
+from ovillo.core.logging import configure_logging
+from ovillo.core.settings import get_settings
+
+app = typer.Typer(
+    name="ovillo",
+    help="Ovillo: a self-hostable WhatsApp Business Platform.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+
+
+@app.command()
+def version() -> None:
+    """Print Ovillo's version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Interface to listen on [default: settings]."),
+    port: int | None = typer.Option(None, help="Port to listen on [default: 8000]."),
+    migrate: bool = typer.Option(True, help="Upgrade the database schema before serving."),
+) -> None:
+    """Run the web app: UI, REST API, webhook receiver."""
+    import uvicorn
+
+    from ovillo.app import create_app
+    from ovillo.migrations import upgrade
+
+    settings = get_settings()
+    configure_logging(level=settings.log.level, json_output=settings.log.json_output)
+    bind_host = host or settings.server.host
+    bind_port = port if port is not None else settings.server.port
+    if migrate:
+        upgrade(settings)
+    url = f"http://{bind_host}:{bind_port}"
+    console.print(f"[bold green]Ovillo {__version__}[/] is starting at [link={url}]{url}[/]")
+    console.print(f"  API docs:  {url}/docs")
+    console.print(f"  Health:    {url}/healthz")
+    uvicorn.run(
+        create_app(settings=settings),
+        host=bind_host,
+        port=bind_port,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: str = typer.Argument("head", help="Target revision."),
+) -> None:
+    """Upgrade the database schema (Alembic)."""
+    from ovillo.migrations import upgrade
+
+    settings = get_settings()
+    configure_logging(level=settings.log.level, json_output=settings.log.json_output)
+    upgrade(settings, revision)
+    console.print(f"database at revision {revision}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,117 @@
+"""Ovillo's settings: one object, read from the environment (``OVILLO_*``) and ``.env``.
+
+Groups are plain models reached with a double underscore: ``OVILLO_DB__URL``,
+``OVILLO_SERVER__PORT``. Read settings only through ``get_settings()`` or ``SettingsDep``,
+never through ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+# Secrets that ship in examples and docs; accepting them outside development would let
+# anyone who read the README decrypt a deployment's tokens.
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only"})
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class DatabaseSettings(BaseModel):
+    url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'ovillo.sqlite3'}",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://...",
+    )
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1)
+    # SQLite waits this long for the one writer lock before failing a write.
+    sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0)
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65_535)
+    public_url: str | None = Field(
+        default=None, description="Where Meta and browsers reach this server (behind a proxy)."
+    )
+
+
+class EmulatorSettings(BaseModel):
+    enabled: bool = Field(
+        default=True, description="Run the Cloud API emulator inside `ovillo serve` (demo mode)."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65_535)
+
+
+class SecuritySettings(BaseModel):
+    secret_key: SecretStr = Field(
+        default=SecretStr("development-only"),
+        description="Signs sessions and derives the key that encrypts tokens at rest.",
+    )
+
+
+class LogSettings(BaseModel):
+    level: str = "INFO"
+    json_output: bool | None = Field(
+        default=None, description="JSON lines; by default JSON unless stderr is a terminal."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OVILLO_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = DEFAULT_DATA_DIR
+    graph_api_url: str = Field(
+        default="https://graph.facebook.com",
+        description="Base URL of Meta's Graph API (or of an emulator).",
+    )
+    graph_api_version: str = "v23.0"
+    db: DatabaseSettings = DatabaseSettings()
+    server: ServerSettings = ServerSettings()
+    emulator: EmulatorSettings = EmulatorSettings()
+    security: SecuritySettings = SecuritySettings()
+    log: LogSettings = LogSettings()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if self.environment is Environment.PRODUCTION:
+            if self.security.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    "OVILLO_SECURITY__SECRET_KEY must be set to a random value in production "
+                    "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            if self.emulator.enabled:
+                raise ValueError(
+                    "the Cloud API emulator is for development and demos; set "
+                    "OVILLO_EMULATOR__ENABLED=false in production"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db.url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

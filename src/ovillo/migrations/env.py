@@ -1,0 +1,51 @@
+"""Alembic's environment: runs migrations on Ovillo's async engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from ovillo.core.db import create_engine, is_sqlite_url
+from ovillo.core.settings import Settings, get_settings
+from ovillo.migrations import target_metadata
+
+config = context.config
+settings: Settings = config.attributes.get("ovillo_settings") or get_settings()
+
+
+def _configure(connection: Connection | None = None) -> None:
+    context.configure(
+        connection=connection,
+        url=None if connection is not None else settings.db.url,
+        target_metadata=target_metadata(),
+        # SQLite cannot ALTER most things in place; batch mode rebuilds tables instead.
+        render_as_batch=is_sqlite_url(settings.db.url),
+        compare_type=True,
+        compare_server_default=True,
+    )
+
+
+def _run_sync(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    engine = create_engine(settings.db)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run_sync)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    _configure()
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    asyncio.run(_run_online())

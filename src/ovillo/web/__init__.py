@@ -1,0 +1,3 @@
+"""The page shell, shared templates and static files."""
+
+from __future__ import annotations
