@@ -17,7 +17,8 @@ contacts, reaction, interactive reply buttons, list, CTA URL, template messages)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Discriminator, Field, Tag, TypeAdapter, model_validator
@@ -404,13 +405,29 @@ class TemplateLanguage(WireModel):
     policy: Literal["deterministic"] | None = None
 
 
+def _type_is(expected: str) -> Any:
+    """A ``type`` field that takes ``expected`` in any case and keeps it as sent: Meta's
+    docs write template component types in lower case, pywa 4.5 sends "HEADER", "BODY" and
+    sub_type "QUICK_REPLY", and Meta accepts both."""
+    return Field(default=expected, pattern=f"(?i)^{expected}$")
+
+
+def _lower_type_tag(known: frozenset[str]) -> Callable[[Any], str]:
+    def tag(value: Any) -> str:
+        kind = value.get("type") if isinstance(value, Mapping) else getattr(value, "type", None)
+        lower = kind.lower() if isinstance(kind, str) else ""
+        return lower if lower in known else "other"
+
+    return tag
+
+
 class _NamedParameter(WireModel):
     # Only for templates created with `parameter_format: "NAMED"`: which `{{name}}` it fills.
     parameter_name: str | None = Field(default=None, min_length=1)
 
 
 class TextParameter(_NamedParameter):
-    type: Literal["text"] = "text"
+    type: str = _type_is("text")
     text: str
 
 
@@ -422,7 +439,7 @@ class Currency(WireModel):
 
 
 class CurrencyParameter(_NamedParameter):
-    type: Literal["currency"] = "currency"
+    type: str = _type_is("currency")
     currency: Currency
 
 
@@ -432,51 +449,51 @@ class DateTime(WireModel):
 
 
 class DateTimeParameter(_NamedParameter):
-    type: Literal["date_time"] = "date_time"
+    type: str = _type_is("date_time")
     date_time: DateTime
 
 
 class ImageParameter(WireModel):
-    type: Literal["image"] = "image"
+    type: str = _type_is("image")
     image: MediaRef
 
 
 class VideoParameter(WireModel):
-    type: Literal["video"] = "video"
+    type: str = _type_is("video")
     video: MediaRef
 
 
 class DocumentParameter(WireModel):
-    type: Literal["document"] = "document"
+    type: str = _type_is("document")
     document: DocumentRef
 
 
 class LocationParameter(WireModel):
-    type: Literal["location"] = "location"
+    type: str = _type_is("location")
     location: LocationContent
 
 
 class PayloadParameter(WireModel):
     """What a quick-reply button sends back in the inbound ``button`` message."""
 
-    type: Literal["payload"] = "payload"
+    type: str = _type_is("payload")
     payload: str
 
 
 class CouponCodeParameter(WireModel):
-    type: Literal["coupon_code"] = "coupon_code"
+    type: str = _type_is("coupon_code")
     coupon_code: str = Field(min_length=1)
 
 
 class ActionParameter(WireModel):
     """Flow and catalog buttons: ``{"flow_token", "flow_action_data"}`` and the like."""
 
-    type: Literal["action"] = "action"
+    type: str = _type_is("action")
     action: dict[str, Any]
 
 
 class OtherParameter(WireModel):
-    """A parameter type this module does not model (product, order_status, ...)."""
+    """A parameter type this module does not model (product, gif, limited_time_offer...)."""
 
     type: str = Field(min_length=1)
 
@@ -496,12 +513,6 @@ _PARAMETER_TYPES_MODELLED = frozenset(
     }
 )
 
-
-def _parameter_tag(value: Any) -> str:
-    kind = value.get("type") if isinstance(value, Mapping) else getattr(value, "type", None)
-    return kind if kind in _PARAMETER_TYPES_MODELLED else "other"
-
-
 TemplateParameter = Annotated[
     Annotated[TextParameter, Tag("text")]
     | Annotated[CurrencyParameter, Tag("currency")]
@@ -514,45 +525,52 @@ TemplateParameter = Annotated[
     | Annotated[CouponCodeParameter, Tag("coupon_code")]
     | Annotated[ActionParameter, Tag("action")]
     | Annotated[OtherParameter, Tag("other")],
-    Discriminator(_parameter_tag),
+    Discriminator(_lower_type_tag(_PARAMETER_TYPES_MODELLED)),
 ]
 
-HeaderParameter = Annotated[
-    TextParameter | ImageParameter | VideoParameter | DocumentParameter | LocationParameter,
-    Field(discriminator="type"),
-]
-BodyParameter = Annotated[
-    TextParameter | CurrencyParameter | DateTimeParameter,
-    Field(discriminator="type"),
-]
+# Body variables are text; currency and date_time are legacy forms Meta still accepts.
+BODY_PARAMETER_TYPES = frozenset({"text", "currency", "date_time"})
+# A header holds at most one variable or one media item.
+HEADER_PARAMETERS_MAX = 1
 
 
 class HeaderComponent(WireModel):
-    type: Literal["header"] = "header"
-    parameters: list[HeaderParameter] = Field(min_length=1, max_length=1)
+    type: str = _type_is("header")
+    parameters: list[TemplateParameter] = Field(min_length=1, max_length=HEADER_PARAMETERS_MAX)
 
 
 class BodyComponent(WireModel):
-    type: Literal["body"] = "body"
-    parameters: list[BodyParameter] = Field(min_length=1)
+    type: str = _type_is("body")
+    parameters: list[TemplateParameter] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _body_parameter_types(self) -> Self:
+        wrong = [p.type for p in self.parameters if p.type.lower() not in BODY_PARAMETER_TYPES]
+        if wrong:
+            raise ValueError(
+                f"body `parameters` must be of type {sorted(BODY_PARAMETER_TYPES)}, not {wrong}"
+            )
+        return self
 
 
 # Which parameter types each button sub_type takes; sub_types not listed are not checked.
-BUTTON_PARAMETER_TYPES: Mapping[str, frozenset[str]] = {
-    "quick_reply": frozenset({"payload"}),
-    "url": frozenset({"text"}),
-    "copy_code": frozenset({"coupon_code"}),
-    "flow": frozenset({"action"}),
-    "catalog": frozenset({"action"}),
-    "mpm": frozenset({"action"}),
-}
+BUTTON_PARAMETER_TYPES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "quick_reply": frozenset({"payload"}),
+        "url": frozenset({"text"}),
+        "copy_code": frozenset({"coupon_code"}),
+        "flow": frozenset({"action"}),
+        "catalog": frozenset({"action"}),
+        "mpm": frozenset({"action"}),
+    }
+)
 
 
 class ButtonComponent(WireModel):
-    type: Literal["button"] = "button"
+    type: str = _type_is("button")
     # quick_reply, url, copy_code, flow, catalog, mpm, voice_call, ... (Meta adds more).
     sub_type: str = Field(min_length=1)
-    # Meta documents a string ("0") and accepts a number; both are kept as sent.
+    # Meta documents a string ("0"); pywa sends a number. Both are kept as sent.
     index: int | str
     parameters: list[TemplateParameter] = Field(default_factory=list)
 
@@ -564,9 +582,9 @@ class ButtonComponent(WireModel):
             raise ValueError(f"`index` must be a button position, not {self.index!r}") from None
         if not 0 <= position <= TEMPLATE_BUTTON_INDEX_MAX:
             raise ValueError(f"`index` must be 0..{TEMPLATE_BUTTON_INDEX_MAX}, not {position}")
-        allowed = BUTTON_PARAMETER_TYPES.get(self.sub_type)
+        allowed = BUTTON_PARAMETER_TYPES.get(self.sub_type.lower())
         if allowed is not None:
-            wrong = [p.type for p in self.parameters if p.type not in allowed]
+            wrong = [p.type for p in self.parameters if p.type.lower() not in allowed]
             if wrong:
                 raise ValueError(
                     f"a `{self.sub_type}` button takes `parameters` of type "
@@ -581,17 +599,12 @@ class OtherComponent(WireModel):
     type: str = Field(min_length=1)
 
 
-def _component_tag(value: Any) -> str:
-    kind = value.get("type") if isinstance(value, Mapping) else getattr(value, "type", None)
-    return kind if kind in {"header", "body", "button"} else "other"
-
-
 TemplateComponent = Annotated[
     Annotated[HeaderComponent, Tag("header")]
     | Annotated[BodyComponent, Tag("body")]
     | Annotated[ButtonComponent, Tag("button")]
     | Annotated[OtherComponent, Tag("other")],
-    Discriminator(_component_tag),
+    Discriminator(_lower_type_tag(frozenset({"header", "body", "button"}))),
 ]
 
 
