@@ -58,6 +58,25 @@ def serve(
     )
 
 
+@app.command()
+def emulator(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8081, help="Port to listen on."),
+) -> None:
+    """Run the Cloud API emulator alone (Graph API paths and the /_emulator control API)."""
+    import asyncio
+
+    from ovillo.emulator.server import EmulatorServer
+
+    settings = get_settings()
+    configure_logging(level=settings.log.level, json_output=settings.log.json_output)
+    server = EmulatorServer(host=host, port=port)
+    console.print(f"[bold green]Cloud API emulator[/] listening at {server.url}")
+    console.print(f"  Graph API:    {server.url}/v23.0/...")
+    console.print(f"  Control API:  {server.url}/_emulator (docs at {server.url}/docs)")
+    asyncio.run(server.serve())
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     revision: str = typer.Argument("head", help="Target revision."),

@@ -1,0 +1,82 @@
+"""The emulator: its world, its clock, its scheduler, its webhooks, its faults."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ovillo.core.clock import ControllableClock
+from ovillo.emulator.faults import Faults
+from ovillo.emulator.scheduler import Scheduler
+from ovillo.emulator.state import EmulatorState
+from ovillo.emulator.webhooks import WebhookDispatcher
+
+
+@dataclass
+class EmulatorConfig:
+    """Knobs of the simulated Meta (all times on the emulator clock)."""
+
+    # Meta reviews most templates within minutes; tests approve them through the control API.
+    template_review_delay_seconds: float = 60.0
+    auto_approve_templates: bool = True
+    # Per-user cap on marketing templates from all businesses (131049); None disables it.
+    marketing_frequency_cap_per_day: int | None = None
+    seed: int | None = None
+
+
+class Emulator:
+    def __init__(
+        self,
+        *,
+        clock: ControllableClock | None = None,
+        config: EmulatorConfig | None = None,
+    ) -> None:
+        self.clock = clock or ControllableClock()
+        self.config = config or EmulatorConfig()
+        self.state = EmulatorState()
+        self.scheduler = Scheduler(self.clock)
+        self.webhooks = WebhookDispatcher(self)
+        self.faults = Faults(self.config.seed)
+        self.base_url = ""  # set by the server once it knows its address
+        self._started = False
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        await self.webhooks.start()
+        self.scheduler.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+        await self.webhooks.stop()
+        self._started = False
+
+    async def advance(self, seconds: float) -> None:
+        """Move the emulator clock forward and run everything that became due."""
+        self.clock.advance(timedelta(seconds=seconds))
+        await self.scheduler.run_due()
+        self.scheduler.poke()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of emulator time (shorter in real time if the clock is advanced)."""
+        if seconds <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.scheduler.after(seconds, wake)
+        await done
+
+    async def reset(self) -> None:
+        """Forget everything: numbers, customers, messages, templates, faults, pending work."""
+        await self.webhooks.stop()
+        self.scheduler.clear()
+        self.state = EmulatorState()
+        self.faults.clear()
+        await self.webhooks.start()

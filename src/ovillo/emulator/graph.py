@@ -1,0 +1,217 @@
+"""The Graph API surface: versioned paths, bearer auth, node resolution, Meta's errors.
+
+``/v{major}.{minor}/{node_id}`` and ``/v{major}.{minor}/{node_id}/{edge}``. The node id is
+resolved to its kind (phone number, WABA, template, media, business) and the request goes to
+the handler registered for (kind, edge, method) with ``@graph_route``. Handlers raise
+``GraphAPIError`` to refuse; anything else that escapes is answered as Meta's code 1 (an
+unknown error), never as a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from ovillo.emulator.errors import GraphAPIError, invalid_parameter, unknown_node, unknown_path
+
+if TYPE_CHECKING:
+    from ovillo.emulator.emulator import Emulator
+
+log = structlog.get_logger(__name__)
+
+VERSION_PATTERN = re.compile(r"^v(\d+)\.(\d+)$")
+OLDEST_SUPPORTED_MAJOR = 18
+# Meta refuses request bodies much above this; the media edge has its own, larger limit.
+MAX_JSON_BODY_BYTES = 1_000_000
+
+Handler = Callable[["GraphRequest"], Awaitable[Any]]
+_HANDLERS: dict[tuple[str, str | None, str], Handler] = {}
+
+
+def graph_route(kind: str, edge: str | None, method: str) -> Callable[[Handler], Handler]:
+    """Register the handler of ``method`` on ``edge`` of nodes of ``kind`` (None: the node)."""
+
+    def register(handler: Handler) -> Handler:
+        key = (kind, edge, method.upper())
+        if key in _HANDLERS:
+            raise RuntimeError(f"two Graph handlers for {key}")
+        _HANDLERS[key] = handler
+        return handler
+
+    return register
+
+
+@dataclass
+class GraphRequest:
+    """One Graph API call, authenticated and resolved to its node."""
+
+    emulator: Emulator
+    request: Request
+    version: tuple[int, int]
+    node_id: str
+    kind: str
+    edge: str | None
+    business_id: str
+    query: Mapping[str, str]
+    _body: bytes | None = field(default=None, repr=False)
+
+    @property
+    def method(self) -> str:
+        return self.request.method.upper()
+
+    async def body_bytes(self, limit: int = MAX_JSON_BODY_BYTES) -> bytes:
+        if self._body is None:
+            declared = self.request.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > limit:
+                raise invalid_parameter(f"Request body is larger than {limit} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in self.request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise invalid_parameter(f"Request body is larger than {limit} bytes")
+                chunks.append(chunk)
+            self._body = b"".join(chunks)
+        return self._body
+
+    async def json_object(self) -> dict[str, Any]:
+        """The request's parameters: a JSON object body, or form fields, as Graph accepts."""
+        content_type = self.request.headers.get("content-type", "").split(";")[0].strip().lower()
+        raw = await self.body_bytes()
+        if content_type == "application/x-www-form-urlencoded":
+            from urllib.parse import parse_qsl
+
+            fields: dict[str, Any] = {}
+            for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+                fields[key] = _maybe_json(value)
+            return fields
+        if not raw.strip():
+            return dict(self.query)
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise invalid_parameter(f"The request body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise invalid_parameter("The request body must be a JSON object")
+        return data
+
+
+def _maybe_json(value: str) -> Any:
+    # Graph form parameters carry objects and arrays as JSON strings.
+    if value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def graph_error_response(error: GraphAPIError) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'OAuth "Facebook Platform" "invalid_token"'}
+    return JSONResponse(
+        error.body(),
+        status_code=error.http_status,
+        headers=headers if error.http_status == 401 else None,
+    )
+
+
+def _access_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.query_params.get("access_token") or None
+
+
+def _authenticate(emulator: Emulator, request: Request) -> str:
+    token = _access_token(request)
+    if token is None:
+        raise GraphAPIError(
+            2500,
+            None,
+            message="An active access token must be used to query information about the "
+            "current user.",
+            http_status=400,
+        )
+    business_id = emulator.state.tokens.get(token)
+    if business_id is None:
+        raise GraphAPIError(
+            190, None, message="Invalid OAuth access token - Cannot parse access token"
+        )
+    return business_id
+
+
+def _parse_version(raw: str, path: str) -> tuple[int, int]:
+    match = VERSION_PATTERN.match(raw)
+    if match is None:
+        raise unknown_path(path)
+    version = (int(match.group(1)), int(match.group(2)))
+    if version[0] < OLDEST_SUPPORTED_MAJOR:
+        raise GraphAPIError(
+            2635,
+            None,
+            message=f"(#2635) You are calling a deprecated version of the Graph API ({raw}). "
+            f"Please update to the latest version: v{OLDEST_SUPPORTED_MAJOR}.0 or newer.",
+            http_status=400,
+        )
+    return version
+
+
+async def _dispatch(request: Request, version: str, node_id: str, edge: str | None) -> Response:
+    emulator: Emulator = request.app.state.emulator
+    path = request.url.path
+    try:
+        parsed_version = _parse_version(version, path)
+        business_id = _authenticate(emulator, request)
+        kind = emulator.state.node_kind(node_id)
+        method = request.method.upper()
+        if kind is None or emulator.state.business_of(node_id) != business_id:
+            raise unknown_node(node_id, method)
+        handler = _HANDLERS.get((kind, edge, method))
+        if handler is None:
+            if edge is not None and not any(k[:2] == (kind, edge) for k in _HANDLERS):
+                raise unknown_path(f"/{edge}")
+            raise unknown_node(node_id, method)
+        graph_request = GraphRequest(
+            emulator=emulator,
+            request=request,
+            version=parsed_version,
+            node_id=node_id,
+            kind=kind,
+            edge=edge,
+            business_id=business_id,
+            query=dict(request.query_params),
+        )
+        result = await handler(graph_request)
+    except GraphAPIError as error:
+        return graph_error_response(error)
+    except Exception:
+        log.exception("graph_handler_crashed", path=path)
+        return graph_error_response(
+            GraphAPIError(1, None, message="An unknown error occurred", http_status=500)
+        )
+    if isinstance(result, Response):
+        return result
+    return JSONResponse(result)
+
+
+def graph_router() -> APIRouter:
+    router = APIRouter()
+    methods = ["GET", "POST", "DELETE"]
+
+    @router.api_route("/{version}/{node_id}", methods=methods, include_in_schema=False)
+    async def node(request: Request, version: str, node_id: str) -> Response:
+        return await _dispatch(request, version, node_id, None)
+
+    @router.api_route("/{version}/{node_id}/{edge}", methods=methods, include_in_schema=False)
+    async def node_edge(request: Request, version: str, node_id: str, edge: str) -> Response:
+        return await _dispatch(request, version, node_id, edge)
+
+    return router

@@ -1,0 +1,80 @@
+"""Running the emulator: standalone, beside the platform, or in a thread for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from ovillo.emulator.app import create_emulator_app
+from ovillo.emulator.emulator import Emulator
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class EmulatorServer:
+    """The emulator's HTTP server on a socket bound up front (port 0 picks a free port)."""
+
+    def __init__(
+        self, emulator: Emulator | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.emulator = emulator or Emulator()
+        self.socket = _bind(host, port)
+        self.host = host
+        self.port: int = self.socket.getsockname()[1]
+        self.emulator.base_url = self.url
+        config = uvicorn.Config(
+            create_emulator_app(self.emulator),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=30,
+            backlog=2048,
+        )
+        self.server = uvicorn.Server(config)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def serve(self) -> None:
+        """Serve in the running event loop until ``stop()``."""
+        await self.server.serve(sockets=[self.socket])
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+    @property
+    def started(self) -> bool:
+        return bool(self.server.started)
+
+
+@contextmanager
+def serve_in_thread(
+    emulator: Emulator | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[EmulatorServer]:
+    """Run the emulator in a thread with its own event loop; yields once it is listening."""
+    server = EmulatorServer(emulator, host=host, port=port)
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the emulator failed to start")
+            threading.Event().wait(0.01)
+        yield server
+    finally:
+        server.stop()
+        thread.join(timeout=10)

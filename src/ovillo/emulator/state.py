@@ -1,0 +1,242 @@
+"""The emulator's world: businesses, WABAs, numbers, customers, messages, media, templates.
+
+Plain dataclasses held in memory by ``EmulatorState``; the emulator's store persists them
+(SQLite by default, nothing for tests). Each module of the emulator owns the behaviour of
+its entities; this module only says what they are.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ovillo.emulator.ids import IdFactory
+
+DEFAULT_THROUGHPUT_MPS = 80
+WEBHOOK_LOG_LIMIT = 100_000
+
+
+@dataclass(slots=True)
+class Business:
+    """A Meta business portfolio: owns WABAs; its system-user token reaches all of them."""
+
+    id: str
+    name: str
+    access_token: str
+    verified: bool = False
+    # Since Oct 2025 the messaging limit belongs to the portfolio (rules.limits).
+    messaging_limit: str = "TIER_250"
+    tier_changed_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Waba:
+    """A WhatsApp Business Account."""
+
+    id: str
+    business_id: str
+    name: str
+    currency: str = "USD"
+    timezone_id: str = "1"
+    subscribed_apps: list[dict[str, Any]] = field(default_factory=list)
+    message_template_namespace: str = ""
+
+
+@dataclass(slots=True)
+class PhoneNumber:
+    """A business phone number on the Cloud API."""
+
+    id: str
+    waba_id: str
+    display_phone_number: str
+    verified_name: str
+    webhook_url: str | None
+    app_secret: str
+    verify_token: str | None = None
+    quality_rating: str = "GREEN"
+    messaging_limit_tier: str = "TIER_250"
+    throughput_mps: int = DEFAULT_THROUGHPUT_MPS
+    code_verification_status: str = "VERIFIED"
+    name_status: str = "APPROVED"
+    status: str = "CONNECTED"
+    platform_type: str = "CLOUD_API"
+    account_mode: str = "LIVE"
+    registered: bool = True
+    pin: str | None = None
+    is_official_business_account: bool = False
+    business_profile: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+    @property
+    def throughput_level(self) -> str:
+        return "HIGH" if self.throughput_mps >= 1000 else "STANDARD"
+
+
+@dataclass(slots=True)
+class Persona:
+    """How a simulated customer behaves (delays in emulator seconds)."""
+
+    name: str = "default"
+    delivers: bool = True
+    delivery_delay: float = 1.0
+    reads: bool = True
+    read_delay: float = 5.0
+    online: bool = True
+    offline_for: float = 0.0
+    replies: bool = False
+    reply_delay: float = 10.0
+    reply_texts: list[str] = field(default_factory=lambda: ["Thanks!"])
+    taps_first_button: bool = False
+
+
+@dataclass(slots=True)
+class Customer:
+    """A WhatsApp user the businesses talk to."""
+
+    wa_id: str
+    user_id: str
+    name: str
+    country: str | None = None
+    username: str | None = None
+    persona: Persona = field(default_factory=Persona)
+    on_whatsapp: bool = True
+    opted_out_marketing: bool = False
+    blocked_numbers: set[str] = field(default_factory=set)
+    reported_numbers: set[str] = field(default_factory=set)
+    # phone_number_id -> when this customer last wrote to that number.
+    last_inbound_at: dict[str, datetime] = field(default_factory=dict)
+    # phone_number_id -> (referral received at, referral object) of a Click-to-WhatsApp entry.
+    referrals: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SentMessage:
+    """A message a business sent, as the emulator accepted it."""
+
+    id: str
+    phone_number_id: str
+    to: str
+    user_id: str | None
+    type: str
+    payload: dict[str, Any]
+    accepted_at: datetime
+    biz_opaque_callback_data: str | None = None
+    template_name: str | None = None
+    template_language: str | None = None
+    category: str | None = None
+    status: str = "accepted"
+    # status -> when it happened on the emulator clock
+    timestamps: dict[str, datetime] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    pricing: dict[str, Any] | None = None
+    conversation: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class InboundMessage:
+    """A message a simulated customer sent to a business number."""
+
+    id: str
+    phone_number_id: str
+    from_wa_id: str
+    type: str
+    payload: dict[str, Any]
+    timestamp: datetime
+    read: bool = False
+
+
+@dataclass(slots=True)
+class Media:
+    id: str
+    phone_number_id: str
+    mime_type: str
+    sha256: str
+    file_size: int
+    data: bytes
+    filename: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Template:
+    id: str
+    waba_id: str
+    name: str
+    language: str
+    category: str
+    components: list[dict[str, Any]]
+    parameter_format: str = "POSITIONAL"
+    status: str = "PENDING"
+    rejected_reason: str = "NONE"
+    quality_score: str = "UNKNOWN"
+    created_at: datetime | None = None
+    review_due_at: datetime | None = None
+    pauses: int = 0
+    edits: list[datetime] = field(default_factory=list)
+    history: list[tuple[datetime, str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class WebhookAttempt:
+    """One POST of a webhook to a receiver, and what came of it."""
+
+    id: int
+    phone_number_id: str | None
+    url: str
+    field: str
+    items: int
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    delivered: bool
+    body: bytes
+
+
+@dataclass
+class EmulatorState:
+    """Everything the emulator knows, indexed for the Graph API's lookups."""
+
+    ids: IdFactory = field(default_factory=IdFactory)
+    businesses: dict[str, Business] = field(default_factory=dict)
+    wabas: dict[str, Waba] = field(default_factory=dict)
+    phone_numbers: dict[str, PhoneNumber] = field(default_factory=dict)
+    customers: dict[str, Customer] = field(default_factory=dict)
+    sent: dict[str, SentMessage] = field(default_factory=dict)
+    inbound: dict[str, InboundMessage] = field(default_factory=dict)
+    media: dict[str, Media] = field(default_factory=dict)
+    templates: dict[str, Template] = field(default_factory=dict)
+    webhook_log: deque[WebhookAttempt] = field(
+        default_factory=lambda: deque(maxlen=WEBHOOK_LOG_LIMIT)
+    )
+    tokens: dict[str, str] = field(default_factory=dict)  # access token -> business id
+
+    def node_kind(self, node_id: str) -> str | None:
+        """What a Graph node id names, as the Graph API would resolve it."""
+        if node_id in self.phone_numbers:
+            return "phone_number"
+        if node_id in self.wabas:
+            return "waba"
+        if node_id in self.templates:
+            return "template"
+        if node_id in self.media:
+            return "media"
+        if node_id in self.businesses:
+            return "business"
+        return None
+
+    def business_of(self, node_id: str) -> str | None:
+        """The business that owns a node: the token of that business may touch it."""
+        if node_id in self.businesses:
+            return node_id
+        if node_id in self.wabas:
+            return self.wabas[node_id].business_id
+        if node_id in self.phone_numbers:
+            return self.wabas[self.phone_numbers[node_id].waba_id].business_id
+        if node_id in self.templates:
+            return self.wabas[self.templates[node_id].waba_id].business_id
+        if node_id in self.media:
+            return self.business_of(self.media[node_id].phone_number_id)
+        return None
