@@ -11,6 +11,7 @@ import pytest
 
 from ovillo.emulator.emulator import Emulator, EmulatorConfig
 from ovillo.emulator.server import EmulatorServer, serve_in_thread
+from tests.api.emulator.receiver import WebhookReceiver, run_receiver
 
 
 @pytest.fixture
@@ -56,3 +57,15 @@ async def create_number(
 @pytest.fixture
 async def number(control: httpx.AsyncClient) -> Number:
     return await create_number(control)
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with run_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+async def wired_number(control: httpx.AsyncClient, receiver: WebhookReceiver) -> Number:
+    """A number whose webhooks go to ``receiver``."""
+    return await create_number(control, webhook_url=receiver.url, app_secret=receiver.app_secret)
