@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import TYPE_CHECKING
+
 import typer
 from rich.console import Console
 
 from ovillo import __version__
 from ovillo.core.logging import configure_logging
-from ovillo.core.settings import get_settings
+from ovillo.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 app = typer.Typer(
     name="ovillo",
@@ -49,13 +55,33 @@ def serve(
     console.print(f"[bold green]Ovillo {__version__}[/] is starting at [link={url}]{url}[/]")
     console.print(f"  API docs:  {url}/docs")
     console.print(f"  Health:    {url}/healthz")
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings=settings),
         host=bind_host,
         port=bind_port,
         log_config=None,
         proxy_headers=True,
     )
+    asyncio.run(_serve_embedded(uvicorn.Server(config), settings))
+
+
+async def _serve_embedded(server: uvicorn.Server, settings: Settings) -> None:
+    """The web app, and in the embedded default the emulator beside it on its own port."""
+    if not settings.emulator.enabled:
+        await server.serve()
+        return
+    from ovillo.emulator.server import EmulatorServer
+
+    emulator = EmulatorServer(host=settings.emulator.host, port=settings.emulator.port)
+    console.print(
+        f"  Emulator:  {emulator.url} (Meta's Cloud API, emulated; /docs for its control API)"
+    )
+    emulator_task = asyncio.create_task(emulator.serve(), name="emulator")
+    try:
+        await server.serve()
+    finally:
+        emulator.stop()
+        await emulator_task
 
 
 @app.command()
@@ -64,8 +90,6 @@ def emulator(
     port: int = typer.Option(8081, help="Port to listen on."),
 ) -> None:
     """Run the Cloud API emulator alone (Graph API paths and the /_emulator control API)."""
-    import asyncio
-
     from ovillo.emulator.server import EmulatorServer
 
     settings = get_settings()
