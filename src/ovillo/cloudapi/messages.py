@@ -32,7 +32,7 @@ MEDIA_CAPTION_MAX_CHARS = 1024
 # Meta's reference: "Maximum 512 characters" (the facts file marks it unverified).
 BIZ_OPAQUE_CALLBACK_DATA_MAX_CHARS = 512
 # Meta fetches `link` media itself and accepts only HTTP(S) URLs.
-MEDIA_LINK_PATTERN = r"^https?://\S+$"
+MEDIA_LINK_PATTERN = r"(?i)^https?://\S+$"
 
 INTERACTIVE_HEADER_TEXT_MAX_CHARS = 60
 INTERACTIVE_BODY_MAX_CHARS = 1024
@@ -210,7 +210,7 @@ class ContactCard(WireModel):
     urls: list[ContactUrl] | None = None
     addresses: list[ContactAddress] | None = None
     org: ContactOrg | None = None
-    birthday: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    birthday: str | None = Field(default=None, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class ReactionContent(WireModel):

@@ -716,6 +716,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         _set("contacts_full", ("contacts", 0, "birthday"), "23/01/1999"),
         "birthday",
     ),
+    (
+        "birthday in non-ASCII digits",
+        _set("contacts_full", ("contacts", 0, "birthday"), "\uff11\uff19\uff19\uff19-01-23"),
+        "birthday",
+    ),
     ("latitude beyond pole", _set("location", ("location", "latitude"), 91), "latitude"),
     ("reaction without emoji", _drop("reaction", ("reaction", "emoji")), "emoji"),
 ]
