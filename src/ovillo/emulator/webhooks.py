@@ -60,12 +60,19 @@ class Outgoing:
     attempts: int = 0
 
 
-def envelope(waba_id: str, field: str, value: dict[str, Any]) -> dict[str, Any]:
-    """Meta's webhook envelope around one change."""
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": waba_id, "changes": [{"value": value, "field": field}]}],
-    }
+def envelope(
+    waba_id: str, field: str, value: dict[str, Any], *, entry_time: int | None = None
+) -> dict[str, Any]:
+    """Meta's webhook envelope around one change.
+
+    Meta stamps ``entry.time`` (unix seconds) on account-level fields such as template and
+    quality updates, and receivers such as pywa read it there.
+    """
+    entry: dict[str, Any] = {"id": waba_id}
+    if entry_time is not None:
+        entry["time"] = entry_time
+    entry["changes"] = [{"value": value, "field": field}]
+    return {"object": "whatsapp_business_account", "entry": [entry]}
 
 
 def messages_value(number: PhoneNumber, **parts: Any) -> dict[str, Any]:
@@ -125,12 +132,15 @@ class WebhookDispatcher:
         *,
         lane_key: str,
         items: int = 1,
+        entry_time: int | None = None,
     ) -> None:
         """Queue a webhook about ``lane_key`` (a customer id) for ``number``'s receiver."""
         if number.webhook_url is None or not self._subscribed(number):
             return  # Meta delivers nothing for a WABA with no subscribed app
         body = json.dumps(
-            envelope(number.waba_id, field, value), separators=(",", ":"), ensure_ascii=False
+            envelope(number.waba_id, field, value, entry_time=entry_time),
+            separators=(",", ":"),
+            ensure_ascii=False,
         ).encode()
         outgoing = Outgoing(
             phone_number_id=number.id,
