@@ -27,7 +27,8 @@ Meta's JSON from it.
             ├── FlowError                132068, 132069
             ├── RegistrationError        133000, 133005, 133006, 133008, 133009, 133010,
             │                            133015, 133016
-            └── ServerError              1, 2, 131000, 131016, 131057, 133004
+            ├── ServerError              1, 2, 131000, 131016, 131057, 133004
+            └── UnreadableResponseError  a 2xx answer whose body is not what the endpoint returns
 
 A code missing from the table becomes a plain ``CloudAPIError``, retriable when the HTTP
 status says so (5xx or 429) or Meta flags it ``is_transient``.
@@ -242,6 +243,28 @@ class RegistrationError(CloudAPIError):
 
 class ServerError(CloudAPIError):
     """Meta failed on its side; the same request may succeed later."""
+
+
+class UnreadableResponseError(CloudAPIError):
+    """Meta answered 2xx, but the body is not what the endpoint returns.
+
+    Not retriable: the call may well have been carried out (a message accepted), so its
+    outcome must be checked before it is repeated.
+    """
+
+    def __init__(self, *, http_status: int, details: str) -> None:
+        super().__init__(
+            code=None,
+            title="Unreadable answer",
+            retriable=False,
+            explanation=(
+                "WhatsApp accepted the request but its answer could not be read, so the result "
+                "is unknown. Check the outcome (for a message, its status updates) before "
+                "repeating it."
+            ),
+            http_status=http_status,
+            details=details,
+        )
 
 
 # --- The table ---------------------------------------------------------------------------
