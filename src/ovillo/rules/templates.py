@@ -274,6 +274,7 @@ class SendProblemCode(StrEnum):
     PARAMETER_NAME_UNKNOWN = "parameter_name_unknown"
     PARAMETER_NAME_UNEXPECTED = "parameter_name_unexpected"
     PARAMETER_VALUE_MISSING = "parameter_value_missing"
+    PARAMETER_TEXT_INVALID = "parameter_text_invalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -1364,6 +1365,10 @@ _BUTTON_SUB_TYPES = {
     "VOICE_CALL": "voice_call",
 }
 _BODY_PARAMETER_TYPES = frozenset({"text", "currency", "date_time"})
+PARAMETER_TEXT_MAX_CONSECUTIVE_SPACES = 4
+_BAD_PARAMETER_TEXT = re.compile(
+    r"[\n\t]| {" + str(PARAMETER_TEXT_MAX_CONSECUTIVE_SPACES + 1) + ",}"
+)
 
 
 def _iter_components(components: object) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -1608,6 +1613,19 @@ def _check_send_values(
                 SendProblemCode.PARAMETER_VALUE_MISSING,
                 f"{field} needs its {kind.lower()} value.",
                 SEND_REQUIRED_PARAMETER_MISSING,
+            )
+        elif (
+            isinstance(value, str) and kind.lower() == "text" and _BAD_PARAMETER_TEXT.search(value)
+        ):
+            # Meta answers "(#100) Param text cannot have new-line/tab characters or more
+            # than 4 consecutive spaces": line breaks belong in the template, not the values.
+            add(
+                field,
+                SendProblemCode.PARAMETER_TEXT_INVALID,
+                f"{field} has a line break, a tab or more than "
+                f"{PARAMETER_TEXT_MAX_CONSECUTIVE_SPACES} spaces in a row; Meta refuses those "
+                "in parameter values, so put line breaks in the template text instead.",
+                GRAPH_INVALID_PARAMETER,
             )
         if slot.key not in {"header", "body"} or kind.lower() != "text":
             continue

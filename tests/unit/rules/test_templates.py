@@ -983,7 +983,8 @@ def _text_params(*values: str, names: tuple[str, ...] = ()) -> list[dict[str, An
 
 SEASONAL_SEND = [
     {"type": "header", "parameters": _text_params("Winter Sale")},
-    {"type": "body", "parameters": _text_params("Sunday", "WINTER", "30%")},
+    # Four spaces in a row are the most Meta takes inside a parameter value.
+    {"type": "body", "parameters": _text_params("next    Sunday", "WINTER", "30%")},
 ]
 IMAGE_SEND = [
     {
@@ -1141,6 +1142,32 @@ def _replace(send: list[Any], index: int, component: Any) -> list[Any]:
             "components[1].parameters[2]",
             131008,
             id="text-parameter-without-text",
+        ),
+        pytest.param(
+            SEASONAL_PROMOTION,
+            _replace(
+                SEASONAL_SEND,
+                1,
+                {"type": "body", "parameters": _text_params("a", "line one\nline two", "c")},
+            ),
+            "POSITIONAL",
+            "parameter_text_invalid",
+            "components[1].parameters[1]",
+            100,
+            id="newline-in-parameter-value",
+        ),
+        pytest.param(
+            SEASONAL_PROMOTION,
+            _replace(
+                SEASONAL_SEND,
+                1,
+                {"type": "body", "parameters": _text_params("a", "wide     gap", "c")},
+            ),
+            "POSITIONAL",
+            "parameter_text_invalid",
+            "components[1].parameters[1]",
+            100,
+            id="five-spaces-in-parameter-value",
         ),
         pytest.param(
             SEASONAL_PROMOTION,
