@@ -35,8 +35,9 @@ Pure: times are aware datetimes passed in; nothing here reads a clock.
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -58,6 +59,7 @@ __all__ = [
     "QualityRating",
     "QualityThresholds",
     "RecipientSend",
+    "RecipientWindow",
     "TemplatePauseDecision",
     "TemplateStatus",
     "Tier",
@@ -315,24 +317,103 @@ def check_send(
     error code for going over (unverified); the caller chooses how to refuse.
     """
     counted = counted_recipients(sends, now)
-    used = len(counted)
+    return _decide(
+        tier=tier,
+        latest=counted,
+        recipient=recipient,
+        outside_window=outside_window,
+        nth_oldest=lambda index: sorted(counted.values())[index],
+    )
+
+
+def _decide(
+    *,
+    tier: Tier,
+    latest: Mapping[str, datetime],
+    recipient: str,
+    outside_window: bool,
+    nth_oldest: Callable[[int], datetime],
+) -> LimitDecision:
+    used = len(latest)
     limit = tier.limit
     remaining = None if limit is None else max(0, limit - used)
     if not outside_window:
         return LimitDecision(True, LimitReason.IN_SERVICE_WINDOW, False, used, limit, remaining)
     if limit is None:
-        return LimitDecision(
-            True, LimitReason.UNLIMITED, recipient not in counted, used, None, None
-        )
-    if recipient in counted:
+        new_recipient = recipient not in latest
+        return LimitDecision(True, LimitReason.UNLIMITED, new_recipient, used, None, None)
+    if recipient in latest:
         return LimitDecision(True, LimitReason.ALREADY_COUNTED, False, used, limit, remaining)
     if used < limit:
         return LimitDecision(True, LimitReason.WITHIN_LIMIT, True, used, limit, limit - used - 1)
-    # Room for one more needs used - limit + 1 recipients gone; each leaves a window after its
-    # latest counted send.
-    leaving = sorted(counted.values())
-    frees_at = leaving[used - limit] + LIMIT_WINDOW
+    # Room for one more needs used - limit + 1 recipients gone; each leaves the window 24 h
+    # after its latest counted send.
+    frees_at = nth_oldest(used - limit) + LIMIT_WINDOW
     return LimitDecision(False, LimitReason.LIMIT_REACHED, True, used, limit, 0, frees_at)
+
+
+class RecipientWindow:
+    """The rolling count kept incrementally, for an enforcer that sees every send.
+
+    `check_send` rereads all sends of the last 24 h on every call, which suits a prediction
+    over stored rows; the emulator, checking thousands of sends a second against a 100K limit,
+    keeps one of these instead. It answers exactly as `check_send` over the same sends,
+    provided sends are recorded in time order and ``now`` never goes backwards. It holds one
+    entry per recipient counted in the window, plus superseded heap entries that are dropped
+    as they reach the front. Not thread-safe; no I/O, no clock.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[str, datetime] = {}
+        self._expiring: list[tuple[datetime, str]] = []
+
+    def record(self, recipient: str, sent_at: datetime, *, outside_window: bool = True) -> None:
+        """Count a delivered send (only sends outside a service window count)."""
+        _require_aware(sent_at)
+        if not outside_window:
+            return
+        known = self._latest.get(recipient)
+        if known is None or sent_at > known:
+            self._latest[recipient] = sent_at
+            heapq.heappush(self._expiring, (sent_at, recipient))
+
+    def counted(self, now: datetime) -> int:
+        """Unique recipients counted at ``now``; forgets those that have left the window."""
+        _require_aware(now)
+        since = now - LIMIT_WINDOW
+        while self._expiring:
+            sent_at, recipient = self._expiring[0]
+            is_current = self._latest.get(recipient) == sent_at
+            if is_current and sent_at > since:
+                break
+            heapq.heappop(self._expiring)
+            if is_current:
+                del self._latest[recipient]
+        return len(self._latest)
+
+    def check(
+        self, *, tier: Tier, recipient: str, now: datetime, outside_window: bool = True
+    ) -> LimitDecision:
+        """`check_send` over the recorded sends; `record` the send if it goes out."""
+        self.counted(now)
+        return _decide(
+            tier=tier,
+            latest=self._latest,
+            recipient=recipient,
+            outside_window=outside_window,
+            nth_oldest=self._nth_oldest,
+        )
+
+    def _nth_oldest(self, index: int) -> datetime:
+        if index == 0:
+            # `counted` has just cleaned the front of the heap: it is the oldest current send.
+            return self._expiring[0][0]
+        current = (
+            sent_at
+            for sent_at, recipient in self._expiring
+            if self._latest.get(recipient) == sent_at
+        )
+        return heapq.nsmallest(index + 1, current)[index]
 
 
 # --- quality ------------------------------------------------------------------------------

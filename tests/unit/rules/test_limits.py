@@ -17,6 +17,7 @@ from ovillo.rules.limits import (
     QualityRating,
     QualityThresholds,
     RecipientSend,
+    RecipientWindow,
     TemplateStatus,
     Tier,
     UnknownTier,
@@ -205,6 +206,10 @@ def test_over_the_limit_waits_for_enough_recipients_to_leave() -> None:
 
     assert refused.used == 260
     assert refused.frees_at == start + 10 * timedelta(minutes=1) + LIMIT_WINDOW
+    window = RecipientWindow()
+    for send in sends:
+        window.record(send.recipient, send.sent_at)
+    assert window.check(tier=Tier.TIER_250, recipient="new", now=NOW) == refused
 
 
 sends_strategy = st.lists(
@@ -267,6 +272,42 @@ def test_enforcing_check_send_keeps_every_window_within_the_limit(
                 tier=tier, sends=delivered, recipient=recipient, now=decision.frees_at
             ).allowed
         assert unique_recipients_in_window(delivered, now) <= 50
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=79),
+            st.sampled_from([0, 1, 2, 5, 30, 720, 1440]),
+            st.booleans(),
+            st.booleans(),
+        ),
+        max_size=300,
+    ),
+    st.sampled_from([Tier.TIER_50, Tier.TIER_UNLIMITED]),
+)
+def test_recipient_window_answers_as_check_send(
+    attempts: list[tuple[int, int, bool, bool]], tier: Tier
+) -> None:
+    window = RecipientWindow()
+    delivered: list[RecipientSend] = []
+    now = NOW
+    for user, minutes_later, outside_window, overfill in attempts:
+        now += timedelta(minutes=minutes_later)
+        recipient = f"user{user}"
+        expected = check_send(
+            tier=tier, sends=delivered, recipient=recipient, now=now, outside_window=outside_window
+        )
+
+        assert (
+            window.check(tier=tier, recipient=recipient, now=now, outside_window=outside_window)
+            == expected
+        )
+        # Record refused sends now and then too, as after a limit was lowered.
+        if expected.allowed or overfill:
+            delivered.append(RecipientSend(recipient, now, outside_window))
+            window.record(recipient, now, outside_window=outside_window)
+        assert window.counted(now) == unique_recipients_in_window(delivered, now)
 
 
 # --- upgrades -----------------------------------------------------------------------------
