@@ -131,7 +131,12 @@ class SentMessage:
     timestamps: dict[str, datetime] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     pricing: dict[str, Any] | None = None
+    # The `sent` status's conversation object; later statuses drop its expiration_timestamp.
     conversation: dict[str, Any] | None = None
+    # What the request carried in `to` or `recipient`, echoed as `contacts[0].input`.
+    recipient_input: str | None = None
+    # Sent to a BSUID (`recipient`): statuses then carry `recipient_user_id`, not `recipient_id`.
+    addressed_by_user_id: bool = False
 
 
 @dataclass(slots=True)
