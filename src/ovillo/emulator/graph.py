@@ -206,11 +206,16 @@ def graph_router() -> APIRouter:
     router = APIRouter()
     methods = ["GET", "POST", "DELETE"]
 
+    # Graph answers a trailing slash as the same path (pywa posts the phone number's callback
+    # override to `/{phone-number-id}/`); Starlette would answer it with a 307 redirect,
+    # which a client's POST does not follow.
     @router.api_route("/{version}/{node_id}", methods=methods, include_in_schema=False)
+    @router.api_route("/{version}/{node_id}/", methods=methods, include_in_schema=False)
     async def node(request: Request, version: str, node_id: str) -> Response:
         return await _dispatch(request, version, node_id, None)
 
     @router.api_route("/{version}/{node_id}/{edge}", methods=methods, include_in_schema=False)
+    @router.api_route("/{version}/{node_id}/{edge}/", methods=methods, include_in_schema=False)
     async def node_edge(request: Request, version: str, node_id: str, edge: str) -> Response:
         return await _dispatch(request, version, node_id, edge)
 
