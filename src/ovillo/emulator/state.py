@@ -42,6 +42,12 @@ class Waba:
     timezone_id: str = "1"
     subscribed_apps: list[dict[str, Any]] = field(default_factory=list)
     message_template_namespace: str = ""
+    # Set by `POST /{waba-id}/subscribed_apps` with `override_callback_uri`: the WABA's
+    # numbers deliver there instead of the app's callback (emulator.numbers).
+    override_callback_uri: str | None = None
+    override_verify_token: str | None = None
+    # The subscribed app's id, kept across unsubscribe and subscribe again.
+    app_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -68,6 +74,17 @@ class PhoneNumber:
     is_official_business_account: bool = False
     business_profile: dict[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
+    # Onboarding (emulator.numbers): register/deregister calls in Meta's 72-hour window,
+    # the end of a 133016 lockout, the code of the last request_code.
+    register_attempts: list[datetime] = field(default_factory=list)
+    register_blocked_until: datetime | None = None
+    verification_code: str | None = None
+    last_onboarded_at: datetime | None = None
+    # Callback overrides (emulator.numbers): while one is in force `webhook_url` is the
+    # override and `app_webhook_url` keeps the app's own callback to return to.
+    webhook_override: str | None = None
+    webhook_overridden: bool = False
+    app_webhook_url: str | None = None
 
     @property
     def throughput_level(self) -> str:
