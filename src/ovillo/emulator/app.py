@@ -11,12 +11,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ovillo import __version__
-from ovillo.emulator import control, numbers
+from ovillo.emulator import control, media, numbers
 from ovillo.emulator.emulator import Emulator
 from ovillo.emulator.graph import graph_router
 
 # Modules that register Graph API handlers with @graph_route when imported.
-HANDLER_MODULES: tuple[str, ...] = ("ovillo.emulator.numbers",)
+HANDLER_MODULES: tuple[str, ...] = (
+    "ovillo.emulator.numbers",
+    "ovillo.emulator.media",
+)
 
 
 def create_emulator_app(emulator: Emulator | None = None) -> FastAPI:
@@ -55,5 +58,6 @@ def create_emulator_app(emulator: Emulator | None = None) -> FastAPI:
 
     app.include_router(control.router)
     app.include_router(numbers.router)
+    app.include_router(media.router)
     app.include_router(graph_router())
     return app

@@ -171,6 +171,8 @@ class InboundMessage:
 
 @dataclass(slots=True)
 class Media:
+    """A media file held by the emulator: uploaded by a business or sent by a customer."""
+
     id: str
     phone_number_id: str
     mime_type: str
@@ -179,6 +181,10 @@ class Media:
     data: bytes
     filename: str | None = None
     created_at: datetime | None = None
+    # Meta keeps uploaded media 30 days and media from webhooks 7 days (emulator.media).
+    expires_at: datetime | None = None
+    # Signs this media's download URLs, so a URL cannot be forged or outlive its media.
+    url_secret: bytes = b""
 
 
 @dataclass(slots=True)
