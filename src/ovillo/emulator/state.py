@@ -106,6 +106,19 @@ class Persona:
     reply_delay: float = 10.0
     reply_texts: list[str] = field(default_factory=lambda: ["Thanks!"])
     taps_first_button: bool = False
+    # False: the number has no WhatsApp account, so sends to it fail with 131026.
+    on_whatsapp: bool = True
+    # A guard against two bots answering each other forever (a business auto-reply).
+    max_replies_per_day: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackEvent:
+    """A customer blocked or reported a business number: what Meta's quality rating counts."""
+
+    at: datetime
+    phone_number_id: str
+    kind: str  # "block" | "report"
 
 
 @dataclass(slots=True)
@@ -126,6 +139,16 @@ class Customer:
     last_inbound_at: dict[str, datetime] = field(default_factory=dict)
     # phone_number_id -> (referral received at, referral object) of a Click-to-WhatsApp entry.
     referrals: dict[str, tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
+    # phone_number_id -> when the customer tapped "stop" on that number's marketing (131050).
+    # `opted_out_marketing` mirrors "any number"; ask customers.opted_out_of_marketing().
+    marketing_opt_outs: dict[str, datetime] = field(default_factory=dict)
+    # Every block and report, kept after an unblock: Meta's quality counts the event.
+    feedback: list[FeedbackEvent] = field(default_factory=list)
+    # An offline persona's phone comes back at this moment; messages wait until then.
+    offline_until: datetime | None = None
+    # When the persona answered automatically, for Persona.max_replies_per_day.
+    persona_replies: list[datetime] = field(default_factory=list)
+    created_at: datetime | None = None
 
 
 @dataclass(slots=True)
