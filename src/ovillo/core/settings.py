@@ -58,8 +58,28 @@ class EmulatorSettings(BaseModel):
 class SecuritySettings(BaseModel):
     secret_key: SecretStr = Field(
         default=SecretStr("development-only"),
-        description="Signs sessions and derives the key that encrypts tokens at rest.",
+        description="Signs sessions and cookies.",
     )
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Fernet keys that encrypt access tokens and app secrets at rest, comma-separated, "
+            "newest first (generate one with: python -c 'from cryptography.fernet import "
+            "Fernet; print(Fernet.generate_key().decode())'). Required in production; in "
+            "development a key is derived from the secret key."
+        ),
+    )
+
+
+class WorkerSettings(BaseModel):
+    embedded: bool = Field(
+        default=True, description="Run the background worker inside `ovillo serve`."
+    )
+    # A send whose answer was lost is matched to its status webhook for this long before
+    # it is sent again (design.md: reconciled instead of sent twice).
+    reconcile_after_seconds: float = Field(default=120.0, gt=0)
+    lease_seconds: float = Field(default=15.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
 
 
 class LogSettings(BaseModel):
@@ -89,7 +109,12 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     emulator: EmulatorSettings = EmulatorSettings()
     security: SecuritySettings = SecuritySettings()
+    worker: WorkerSettings = WorkerSettings()
     log: LogSettings = LogSettings()
+    demo: bool = Field(
+        default=True,
+        description="Seed a demo workspace, number and customers in the embedded emulator.",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
@@ -98,6 +123,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "OVILLO_SECURITY__SECRET_KEY must be set to a random value in production "
                     "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+            if self.security.encryption_keys is None:
+                raise ValueError(
+                    "OVILLO_SECURITY__ENCRYPTION_KEYS must be set in production: access tokens "
+                    "and app secrets are encrypted at rest with it"
                 )
             if self.emulator.enabled:
                 raise ValueError(
@@ -109,6 +139,19 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.db.url.startswith("sqlite")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def encryption_keys(self) -> list[bytes]:
+        """The keys for secrets at rest, newest first."""
+        from ovillo.core.crypto import fernet_key_from_passphrase
+
+        if self.security.encryption_keys is not None:
+            raw = self.security.encryption_keys.get_secret_value()
+            return [key.strip().encode() for key in raw.split(",") if key.strip()]
+        return [fernet_key_from_passphrase(self.security.secret_key.get_secret_value())]
 
 
 @lru_cache(maxsize=1)

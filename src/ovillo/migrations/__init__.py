@@ -18,7 +18,13 @@ from ovillo.core.settings import Settings
 MIGRATIONS_DIR = Path(__file__).parent
 
 # Every module that declares tables, so autogenerate sees the whole schema.
-MODEL_MODULES: tuple[str, ...] = ()
+MODEL_MODULES: tuple[str, ...] = (
+    "ovillo.accounts.models",
+    "ovillo.channels.models",
+    "ovillo.contacts.models",
+    "ovillo.inbox.models",
+    "ovillo.worker.models",
+)
 
 
 def target_metadata() -> MetaData:

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from ovillo.core.db import create_engine, is_sqlite_url
 from ovillo.core.settings import Settings, get_settings
+from ovillo.core.types import UTCDateTime
 from ovillo.migrations import target_metadata
 
 config = context.config
 settings: Settings = config.attributes.get("ovillo_settings") or get_settings()
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Write our column types as the plain SQLAlchemy types they store as.
+
+    Migrations stay readable and never import the application's code, which may change.
+    """
+    if type_ != "type":
+        return False
+    if isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if isinstance(obj, sa.JSON):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return 'sa.JSON().with_variant(postgresql.JSONB(), "postgresql")'
+    return False
 
 
 def _configure(connection: Connection | None = None) -> None:
@@ -24,6 +42,7 @@ def _configure(connection: Connection | None = None) -> None:
         render_as_batch=is_sqlite_url(settings.db.url),
         compare_type=True,
         compare_server_default=True,
+        render_item=_render_item,
     )
 
 

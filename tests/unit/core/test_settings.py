@@ -44,9 +44,42 @@ def test_production_refuses_placeholder_secret(
         Settings()
 
 
+def test_production_refuses_to_start_without_an_encryption_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OVILLO_ENVIRONMENT", "production")
+    monkeypatch.setenv("OVILLO_EMULATOR__ENABLED", "false")
+    monkeypatch.setenv("OVILLO_SECURITY__SECRET_KEY", "x" * 48)
+    with pytest.raises(ValidationError, match="ENCRYPTION_KEYS"):
+        Settings()
+
+
+def test_encryption_keys_rotate_newest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.fernet import Fernet
+
+    from ovillo.core.crypto import DecryptionError, SecretBox
+
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    monkeypatch.setenv("OVILLO_SECURITY__ENCRYPTION_KEYS", old.decode())
+    stored = SecretBox(Settings().encryption_keys()).encrypt("EAAG-token")
+    monkeypatch.setenv("OVILLO_SECURITY__ENCRYPTION_KEYS", f"{new.decode()},{old.decode()}")
+    rotated = SecretBox(Settings().encryption_keys())
+    assert rotated.decrypt(stored) == "EAAG-token"
+    monkeypatch.setenv("OVILLO_SECURITY__ENCRYPTION_KEYS", new.decode())
+    with pytest.raises(DecryptionError, match="ENCRYPTION_KEYS"):
+        SecretBox(Settings().encryption_keys()).decrypt(stored)
+
+
+def test_development_derives_a_stable_key() -> None:
+    assert Settings().encryption_keys() == Settings().encryption_keys()
+
+
 def test_production_refuses_the_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.fernet import Fernet
+
     monkeypatch.setenv("OVILLO_ENVIRONMENT", "production")
     monkeypatch.setenv("OVILLO_SECURITY__SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("OVILLO_SECURITY__ENCRYPTION_KEYS", Fernet.generate_key().decode())
     with pytest.raises(ValidationError, match="emulator"):
         Settings()
     monkeypatch.setenv("OVILLO_EMULATOR__ENABLED", "false")

@@ -1,0 +1,3 @@
+"""Workspaces, users, roles and API keys."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""WhatsApp numbers (channels) of a workspace and the webhooks Meta sends about them."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The WhatsApp users a workspace talks to."""
+
+from __future__ import annotations
