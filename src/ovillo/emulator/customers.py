@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import random
 import secrets
 from dataclasses import asdict, fields
@@ -42,11 +41,11 @@ from ovillo.cloudapi import webhooks as wire
 from ovillo.emulator.control import emulator_of
 from ovillo.emulator.emulator import Emulator
 from ovillo.emulator.ids import new_bsuid, new_wamid
+from ovillo.emulator.media import get_media, store_media, webhook_sha256
 from ovillo.emulator.state import (
     Customer,
     FeedbackEvent,
     InboundMessage,
-    Media,
     Persona,
     PhoneNumber,
     SentMessage,
@@ -409,29 +408,6 @@ def deliver_inbound(
     emulator.webhooks.send(number, "messages", value, lane_key=customer.wa_id)
     log.debug("customer_wrote_in", phone_number_id=number.id, type=kind, wamid=inbound.id)
     return inbound
-
-
-def store_inbound_media(
-    emulator: Emulator, phone_number_id: str, data: bytes, mime_type: str, filename: str | None
-) -> Media:
-    """Keep media a customer sent, downloadable by the business through ``GET /{media-id}``.
-
-    A local stand-in for ``emulator.media.store_media`` (not written yet when this was):
-    same fields. Switch to it once it lands (it also sets expiry and URL signing).
-    """
-    now = emulator.clock.now()
-    media = Media(
-        id=emulator.state.ids.next(),
-        phone_number_id=phone_number_id,
-        mime_type=mime_type,
-        sha256=hashlib.sha256(data).hexdigest(),
-        file_size=len(data),
-        data=data,
-        filename=filename,
-        created_at=now,
-    )
-    emulator.state.media[media.id] = media
-    return media
 
 
 # --- Personas answering --------------------------------------------------------------------
@@ -945,7 +921,7 @@ def _media_object(
     if (given.id is None) == (given.data_base64 is None):
         raise CustomerInputError(f"{kind}: give either id or data_base64 (with mime_type)")
     if given.id is not None:
-        media = emulator.state.media.get(given.id)
+        media = get_media(emulator, given.id)
         if media is None:
             raise CustomerInputError(f"{kind}.id: no media {given.id}")
     else:
@@ -957,11 +933,15 @@ def _media_object(
             raise CustomerInputError(f"{kind}.data_base64: not valid base64") from None
         if not data:
             raise CustomerInputError(f"{kind}.data_base64: empty")
-        media = store_inbound_media(emulator, number.id, data, given.mime_type, given.filename)
+        media = store_media(emulator, number.id, data, given.mime_type, given.filename)
     expected = "image/webp" if kind == "sticker" else f"{kind}/"
     if kind != "document" and not media.mime_type.startswith(expected):
         raise CustomerInputError(f"{kind}.mime_type: {media.mime_type} is not a {kind} type")
-    shaped: dict[str, Any] = {"mime_type": media.mime_type, "sha256": media.sha256, "id": media.id}
+    shaped: dict[str, Any] = {
+        "mime_type": media.mime_type,
+        "sha256": webhook_sha256(media),
+        "id": media.id,
+    }
     if kind in ("image", "video", "document") and given.caption is not None:
         shaped["caption"] = given.caption
     if kind == "document":

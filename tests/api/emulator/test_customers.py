@@ -200,10 +200,14 @@ async def test_inline_media_is_downloadable_by_the_business(
     )
     assert response.status_code == 201
     image = only_message(arrived(receiver, 1)[0])["image"]
-    assert image["sha256"] == hashlib.sha256(data).hexdigest()
+    # Inbound webhooks carry the SHA-256 in base64, not hex as GET /{media-id} does.
+    assert image["sha256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
     media = emulator_server.emulator.state.media[image["id"]]
-    assert media.data == data
     assert media.phone_number_id == wired_number.phone_number_id
+    info = await control.get(f"/v23.0/{image['id']}", headers=wired_number.auth)
+    assert info.status_code == 200, info.text
+    download = await control.get(info.json()["url"], headers=wired_number.auth)
+    assert download.content == data
     # A customer may forward the same media again by its id.
     again = await write_in(control, wired_number, type="image", image={"id": image["id"]})
     assert again.status_code == 201
