@@ -10,6 +10,11 @@ import pytest
 
 from ovillo.core.settings import DatabaseSettings, Environment, Settings, get_settings
 
+# The PostgreSQL server for the scaled-out tests (trust auth on this machine and in CI).
+POSTGRES_URL = os.environ.get(
+    "OVILLO_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
 # Tests never read the developer's environment or .env (conventions.md, "Settings").
 for _name in list(os.environ):
     if _name.startswith("OVILLO_"):
@@ -42,3 +47,13 @@ async def runtime(sqlite_settings: Settings) -> AsyncIterator[object]:
         yield rt
     finally:
         await rt.aclose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.api.conftest import postgres_problem
+
+    problem = postgres_problem()
+    if problem is not None:
+        terminalreporter.write_sep(
+            "!", f"PostgreSQL tests SKIPPED: server not reachable ({problem})", red=True
+        )

@@ -26,13 +26,18 @@ class Health(BaseModel):
     database: str
 
 
-def create_app(*, settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """The web app. A ``runtime`` passed in is used as is and left open for its owner."""
+def create_app(
+    *,
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    owns_runtime: bool = False,
+) -> FastAPI:
+    """The web app. A ``runtime`` passed in is left open for its owner unless ``owns_runtime``."""
     settings = runtime.settings if runtime is not None else (settings or get_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = runtime is None
+        owned = runtime is None or owns_runtime
         app.state.runtime = runtime or Runtime.from_settings(settings)
         try:
             yield

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from ovillo import __version__
 from ovillo.core.logging import configure_logging
-from ovillo.core.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    import uvicorn
+from ovillo.core.settings import get_settings
 
 app = typer.Typer(
     name="ovillo",
@@ -40,10 +36,8 @@ def serve(
     migrate: bool = typer.Option(True, help="Upgrade the database schema before serving."),
 ) -> None:
     """Run the web app: UI, REST API, webhook receiver."""
-    import uvicorn
-
-    from ovillo.app import create_app
     from ovillo.migrations import upgrade
+    from ovillo.server import PlatformServer
 
     settings = get_settings()
     configure_logging(level=settings.log.level, json_output=settings.log.json_output)
@@ -51,37 +45,18 @@ def serve(
     bind_port = port if port is not None else settings.server.port
     if migrate:
         upgrade(settings)
-    url = f"http://{bind_host}:{bind_port}"
-    console.print(f"[bold green]Ovillo {__version__}[/] is starting at [link={url}]{url}[/]")
-    console.print(f"  API docs:  {url}/docs")
-    console.print(f"  Health:    {url}/healthz")
-    config = uvicorn.Config(
-        create_app(settings=settings),
-        host=bind_host,
-        port=bind_port,
-        log_config=None,
-        proxy_headers=True,
-    )
-    asyncio.run(_serve_embedded(uvicorn.Server(config), settings))
-
-
-async def _serve_embedded(server: uvicorn.Server, settings: Settings) -> None:
-    """The web app, and in the embedded default the emulator beside it on its own port."""
-    if not settings.emulator.enabled:
-        await server.serve()
-        return
-    from ovillo.emulator.server import EmulatorServer
-
-    emulator = EmulatorServer(host=settings.emulator.host, port=settings.emulator.port)
+    server = PlatformServer(settings, host=bind_host, port=bind_port)
     console.print(
-        f"  Emulator:  {emulator.url} (Meta's Cloud API, emulated; /docs for its control API)"
+        f"[bold green]Ovillo {__version__}[/] is running at [link={server.url}]{server.url}[/]"
     )
-    emulator_task = asyncio.create_task(emulator.serve(), name="emulator")
-    try:
-        await server.serve()
-    finally:
-        emulator.stop()
-        await emulator_task
+    console.print(f"  API docs:  {server.url}/docs")
+    console.print(f"  Health:    {server.url}/healthz")
+    if server.emulator is not None:
+        console.print(
+            f"  Emulator:  {server.emulator.url} (Meta's Cloud API, emulated; "
+            "its control API is documented at /docs there)"
+        )
+    asyncio.run(server.serve())
 
 
 @app.command()

@@ -1,0 +1,99 @@
+"""The platform, served for real: app + worker + emulator on free ports, on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ovillo.core.clock import ControllableClock
+from ovillo.core.settings import EmulatorSettings, ServerSettings, Settings
+from ovillo.emulator.emulator import EmulatorConfig
+from ovillo.server import PlatformServer, serve_in_thread
+from tests.conftest import POSTGRES_URL
+from tests.databases import (
+    create_postgres_database,
+    drop_postgres_database,
+    migrated_sqlite_template,
+    postgres_reachable,
+    settings_for,
+    sqlite_copy,
+    truncate_all,
+)
+
+_postgres_problem: str | None = None
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    global _postgres_problem
+    problem = postgres_reachable(POSTGRES_URL)
+    if problem is not None:
+        _postgres_problem = problem
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {problem}")
+    url = create_postgres_database(POSTGRES_URL, tmp_path_factory.mktemp("pg"))
+    yield url
+    drop_postgres_database(POSTGRES_URL, url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[str]:
+    """Each platform test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield sqlite_copy(sqlite_template, tmp_path)
+        return
+    url: str = request.getfixturevalue("postgres_database")
+    try:
+        yield url
+    finally:
+        await truncate_all(url)
+
+
+@pytest.fixture
+def platform_settings(database_url: str, tmp_path: Path) -> Settings:
+    settings = settings_for(database_url, tmp_path / "var")
+    return settings.model_copy(
+        update={
+            "server": ServerSettings(host="127.0.0.1", port=0),
+            "emulator": EmulatorSettings(enabled=True, host="127.0.0.1", port=0),
+        }
+    )
+
+
+@pytest.fixture
+def platform(platform_settings: Settings) -> Iterator[PlatformServer]:
+    """The product as `ovillo serve` runs it, with one clock shared with its emulator."""
+    server = PlatformServer(
+        platform_settings,
+        clock=ControllableClock(),
+        emulator_config=EmulatorConfig(seed=7, template_review_delay_seconds=5),
+    )
+    with serve_in_thread(server) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(platform: PlatformServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=platform.url, timeout=15) as client:
+        yield client
+
+
+@pytest.fixture
+async def emulator_http(platform: PlatformServer) -> AsyncIterator[httpx.AsyncClient]:
+    assert platform.emulator is not None
+    async with httpx.AsyncClient(base_url=platform.emulator.url, timeout=15) as client:
+        yield client
+
+
+def postgres_problem() -> str | None:
+    return _postgres_problem
