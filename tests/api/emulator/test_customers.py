@@ -839,3 +839,41 @@ async def test_deliver_inbound_refuses_what_meta_would_not_emit(world: World) ->
         )
     assert world.emulator.state.inbound == {}
     assert customer.last_inbound_at == {}
+
+
+async def test_a_chatty_customer_taps_a_button_the_business_sent(
+    control: httpx.AsyncClient, wired_number: Number, receiver: WebhookReceiver
+) -> None:
+    await control.put(f"/_emulator/customers/{CUSTOMER}/persona", json={"name": "chatty"})
+    await write_in(control, wired_number, type="text", text={"body": "menu?"})  # opens the window
+    response = await control.post(
+        f"/v23.0/{wired_number.phone_number_id}/messages",
+        headers=wired_number.auth,
+        json={
+            "messaging_product": "whatsapp",
+            "to": CUSTOMER,
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": {"text": "Pickup or delivery?"},
+                "action": {
+                    "buttons": [
+                        {"type": "reply", "reply": {"id": "pickup", "title": "Pickup"}},
+                        {"type": "reply", "reply": {"id": "delivery", "title": "Delivery"}},
+                    ]
+                },
+            },
+        },
+    )
+    assert response.status_code == 200, response.text
+    wamid = response.json()["messages"][0]["id"]
+    await control.post("/_emulator/clock/advance", json={"seconds": 5})  # delivered
+    receiver.wait_for(lambda _: any(s["status"] == "delivered" for s in receiver.statuses()))
+    await control.post("/_emulator/clock/advance", json={"seconds": 30})  # the tap
+    receiver.wait_for(lambda _: len(receiver.messages()) == 2)
+    tap_webhook = next(r for r in receiver.snapshot() if "interactive" in str(r.value))
+    update = pywa_parse(tap_webhook.body)
+    assert isinstance(update, pywa_types.CallbackButton)
+    assert update.data == "pickup"
+    assert update.reply_to_message is not None
+    assert update.reply_to_message.id == wamid
