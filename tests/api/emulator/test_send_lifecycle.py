@@ -11,7 +11,9 @@ import pytest
 
 from ovillo.core.clock import ControllableClock
 from ovillo.emulator.emulator import Emulator, EmulatorConfig
+from ovillo.emulator.messaging import emit_status
 from ovillo.emulator.server import EmulatorServer, serve_in_thread
+from ovillo.emulator.state import SentMessage
 from tests.api.emulator.conftest import Number, create_number
 from tests.api.emulator.receiver import WebhookReceiver
 from tests.api.emulator.sending import (
@@ -228,3 +230,30 @@ async def test_a_reaction_to_an_unknown_message_fails_with_131009(
 
     receiver.wait_for(lambda _: len(statuses_of(receiver, wamid)) == 1)
     assert statuses_of(receiver, wamid)[0]["errors"][0]["code"] == 131009
+
+
+@pytest.mark.parametrize(
+    ("steps", "final"),
+    [
+        (["sent", "read", "delivered"], "read"),
+        (["sent", "delivered", "failed"], "delivered"),
+        (["sent", "failed", "read"], "failed"),
+        (["delivered", "sent"], "delivered"),
+    ],
+)
+def test_statuses_never_go_backwards(steps: list[str], final: str) -> None:
+    emulator = Emulator(clock=ControllableClock(PMP_DAY))
+    sent = SentMessage(
+        id="wamid.x",
+        phone_number_id="absent",
+        to=CUSTOMER,
+        user_id=None,
+        type="text",
+        payload={},
+        accepted_at=PMP_DAY,
+    )
+
+    for step in steps:
+        emit_status(emulator, sent, step)
+
+    assert sent.status == final
