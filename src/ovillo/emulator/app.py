@@ -19,6 +19,7 @@ from ovillo.emulator.graph import graph_router
 HANDLER_MODULES: tuple[str, ...] = (
     "ovillo.emulator.numbers",
     "ovillo.emulator.media",
+    "ovillo.emulator.messaging",
 )
 
 
