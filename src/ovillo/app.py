@@ -14,6 +14,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from ovillo import __version__
+from ovillo.accounts.api import router as accounts_router
+from ovillo.channels.api import router as channels_router
+from ovillo.core.auth import install_auth_problem_handler
 from ovillo.core.deps import RuntimeDep
 from ovillo.core.errors import install_problem_handlers
 from ovillo.core.runtime import Runtime
@@ -55,6 +58,9 @@ def create_app(
         # Also available before the lifespan runs (ASGI transports that skip it).
         app.state.runtime = runtime
     install_problem_handlers(app)
+    install_auth_problem_handler(app)
+    app.include_router(accounts_router, prefix="/api/v1")
+    app.include_router(channels_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(runtime: RuntimeDep) -> Health:

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Final
+from http import HTTPStatus
+from typing import Annotated, Any, Final
 
 import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
 
 from ovillo.core.deps import ClockDep, SessionDep
-from ovillo.core.errors import AuthenticationRequiredError, problem_response
+from ovillo.core.errors import PROBLEM_JSON, AuthenticationRequiredError, problem_response
 
 REALM: Final = "ovillo"
 
@@ -97,3 +99,31 @@ async def _handle_invalid_api_key(request: Request, exc: Exception) -> JSONRespo
 def install_auth_problem_handler(app: FastAPI) -> None:
     """Answer ``InvalidApiKeyError`` with its ``WWW-Authenticate`` challenge."""
     app.add_exception_handler(InvalidApiKeyError, _handle_invalid_api_key)
+
+
+class ProblemOut(BaseModel):
+    """An RFC 9457 problem as the API answers it; errors add their own fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+
+
+def api_problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` of an authenticated route: 401 and the problem ``statuses``.
+
+    Documented as ``application/problem+json``, the type the problem handler answers with.
+    """
+    schema = ProblemOut.model_json_schema()
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": schema}},
+        }
+        for status in sorted({401, *statuses})
+    }

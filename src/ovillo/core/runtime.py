@@ -7,6 +7,7 @@ with a controllable clock and their own database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -14,6 +15,9 @@ from ovillo.core.clock import Clock, SystemClock
 from ovillo.core.crypto import SecretBox
 from ovillo.core.db import create_engine, create_sessionmaker
 from ovillo.core.settings import Settings
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 @dataclass
@@ -27,6 +31,9 @@ class Runtime:
     emulator_url: str | None = None
     # Where Meta and browsers reach this server.
     public_url: str | None = None
+    # One pool for every Graph API client of the process, opened on first use in the
+    # runtime's loop (channels.service.graph_http_session) and closed in ``aclose``.
+    graph_http_session: aiohttp.ClientSession | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(
@@ -54,4 +61,7 @@ class Runtime:
         return self.emulator_url or self.settings.graph_api_url
 
     async def aclose(self) -> None:
+        if self.graph_http_session is not None:
+            await self.graph_http_session.close()
+            self.graph_http_session = None
         await self.engine.dispose()

@@ -1,0 +1,476 @@
+"""Use cases of the channels domain: connecting WhatsApp numbers and keeping their figures.
+
+Connecting a number reads it from the Graph API with the token given *before* anything is
+stored, so a wrong token, id or WABA is refused with Meta's own reason and leaves nothing
+behind. The access token and the app secret are stored encrypted (``runtime.secrets``);
+disconnecting forgets the token and keeps the app secret, because webhooks already in flight
+still have to be verified.
+
+Every Graph API client of a process shares one aiohttp session (and its connection pool),
+kept on the ``Runtime`` and closed with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import aiohttp
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ovillo.channels.errors import (
+    AccessTokenRefusedError,
+    ChannelAlreadyConnectedError,
+    ChannelDisconnectedError,
+    ChannelNotFoundError,
+    GraphAPIUnreachableError,
+    MetaRefusedError,
+    PhoneNumberNotInWabaError,
+)
+from ovillo.channels.models import Channel
+from ovillo.cloudapi import client as cloudapi_client
+from ovillo.cloudapi.client import CloudAPIClient
+from ovillo.cloudapi.errors import AuthenticationError, CloudAPIError, CloudAPITransportError
+from ovillo.cloudapi.phone_numbers import PhoneNumber
+from ovillo.cloudapi.webhooks import PhoneNumberQualityUpdateValue
+from ovillo.core import ids
+from ovillo.core.runtime import Runtime
+from ovillo.rules import phone, throughput
+
+log = structlog.get_logger(__name__)
+
+WEBHOOK_PATH: Final = "/webhooks/whatsapp"
+# How many of a WABA's numbers one page asks for when checking a number belongs to it.
+_WABA_PAGE_SIZE: Final = 100
+_WABA_MAX_PAGES: Final = 50
+
+
+# --- Pure helpers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NumberFigures:
+    """What Meta tells about a number that the platform keeps on its channel."""
+
+    display_phone_number: str
+    verified_name: str
+    quality_rating: str | None
+    messaging_limit_tier: str | None
+    throughput_mps: int
+    status: str | None
+    country: str | None
+
+
+def throughput_mps_for(level: str | None) -> int:
+    """Messages per second for Meta's ``throughput.level``; unknown levels get the standard."""
+    try:
+        return int(throughput.messages_per_second(level or throughput.ThroughputLevel.STANDARD))
+    except ValueError:
+        return int(throughput.STANDARD_MPS)
+
+
+def figures_from_phone_number(number: PhoneNumber) -> NumberFigures:
+    """The figures of a ``GET /{phone-number-id}`` answer.
+
+    Since October 2025 the messaging limit belongs to the business portfolio
+    (``whatsapp_business_manager_messaging_limit``); the per-number ``messaging_limit_tier``
+    is deprecated and only used when the portfolio's is absent.
+    """
+    display = number.display_phone_number or ""
+    limit = number.whatsapp_business_manager_messaging_limit or number.messaging_limit_tier
+    return NumberFigures(
+        display_phone_number=display,
+        verified_name=number.verified_name or "",
+        quality_rating=str(number.quality_rating) if number.quality_rating else None,
+        messaging_limit_tier=str(limit) if limit else None,
+        throughput_mps=throughput_mps_for(
+            str(number.throughput.level) if number.throughput else None
+        ),
+        status=str(number.status) if number.status else None,
+        country=phone.country_of(display) if display else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QualityChange:
+    """What a ``phone_number_quality_update`` changes on a channel (None: unchanged)."""
+
+    quality_rating: str | None = None
+    status: str | None = None
+    messaging_limit_tier: str | None = None
+    throughput_mps: int | None = None
+
+
+def quality_change(value: PhoneNumberQualityUpdateValue) -> QualityChange:
+    """The change a ``phone_number_quality_update`` webhook brings.
+
+    FLAGGED: the quality turned low (RED) and the number is flagged; UNFLAGGED: it left RED,
+    to a rating the event does not say, so YELLOW (the lowest it can be) until the next sync
+    reads the real one. UPGRADE, DOWNGRADE and ONBOARDING carry the new ``current_limit``;
+    THROUGHPUT_UPGRADE moves the number to 1,000 messages per second.
+    """
+    event = value.event.upper()
+    limit = value.current_limit or None
+    if event == "FLAGGED":
+        return QualityChange(quality_rating="RED", status="FLAGGED", messaging_limit_tier=limit)
+    if event == "UNFLAGGED":
+        return QualityChange(
+            quality_rating="YELLOW", status="CONNECTED", messaging_limit_tier=limit
+        )
+    if event == "THROUGHPUT_UPGRADE":
+        return QualityChange(throughput_mps=int(throughput.HIGH_MPS), messaging_limit_tier=limit)
+    return QualityChange(messaging_limit_tier=limit)
+
+
+def webhook_url(runtime: Runtime) -> str | None:
+    """The callback URL to give Meta, when this server knows where it is reached."""
+    if not runtime.public_url:
+        return None
+    return runtime.public_url.rstrip("/") + WEBHOOK_PATH
+
+
+# --- Graph API clients -------------------------------------------------------------------
+
+
+def graph_http_session(runtime: Runtime) -> aiohttp.ClientSession:
+    """The runtime's one aiohttp session for Graph API calls, opened on first use.
+
+    Must be called inside the runtime's event loop (aiohttp binds a session to it).
+    """
+    session = runtime.graph_http_session
+    if session is None or session.closed:
+        connector = aiohttp.TCPConnector(
+            limit=cloudapi_client.DEFAULT_MAX_CONNECTIONS, limit_per_host=0, ttl_dns_cache=300
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=cloudapi_client.DEFAULT_TIMEOUT_SECONDS,
+                sock_connect=cloudapi_client.DEFAULT_CONNECT_TIMEOUT_SECONDS,
+            ),
+        )
+        runtime.graph_http_session = session
+    return session
+
+
+def _client(runtime: Runtime, *, access_token: str, base_url: str, version: str) -> CloudAPIClient:
+    return CloudAPIClient(
+        access_token=access_token,
+        base_url=base_url,
+        api_version=version,
+        session=graph_http_session(runtime),
+    )
+
+
+def decrypt_access_token(runtime: Runtime, channel: Channel) -> str:
+    """The channel's access token in plaintext; raises ``ChannelDisconnectedError`` once the
+    number was disconnected (its token is forgotten then)."""
+    if channel.disconnected_at is not None or not channel.access_token_encrypted:
+        raise ChannelDisconnectedError(
+            f"number {channel.display_phone_number} was disconnected; connect it again to use it",
+            channel_id=str(channel.id),
+        )
+    return runtime.secrets.decrypt(channel.access_token_encrypted)
+
+
+def decrypt_app_secret(runtime: Runtime, channel: Channel) -> str:
+    """The Meta app secret that signs this number's webhooks, in plaintext."""
+    return runtime.secrets.decrypt(channel.app_secret_encrypted)
+
+
+def cloud_api_client(runtime: Runtime, channel: Channel) -> CloudAPIClient:
+    """A Cloud API client for the channel, on the runtime's shared aiohttp session.
+
+    Cheap to make per use; do not close it (the shared session is closed with the runtime).
+    Raises ``ChannelDisconnectedError`` for a disconnected number.
+    """
+    return _client(
+        runtime,
+        access_token=decrypt_access_token(runtime, channel),
+        base_url=channel.graph_api_url,
+        version=channel.graph_api_version,
+    )
+
+
+def _meta_refusal(error: CloudAPIError, *, what: str) -> MetaRefusedError:
+    reason = error.details or (error.error.message if error.error else None) or error.title
+    trace = error.fbtrace_id
+    if isinstance(error, AuthenticationError):
+        return AccessTokenRefusedError(
+            f"the access token was refused by Meta (code {error.code}): {reason}. Create a "
+            "system-user token with the whatsapp_business_messaging and "
+            "whatsapp_business_management permissions.",
+            meta_code=error.code,
+            fbtrace_id=trace,
+        )
+    return MetaRefusedError(
+        f"Meta refused to read {what} (code {error.code}): {reason}",
+        meta_code=error.code,
+        fbtrace_id=trace,
+    )
+
+
+async def _read_number(
+    runtime: Runtime,
+    *,
+    access_token: str,
+    base_url: str,
+    version: str,
+    phone_number_id: str,
+    waba_id: str | None,
+) -> NumberFigures:
+    """Read the number from the Graph API (and check it is in ``waba_id`` when given)."""
+    client = _client(runtime, access_token=access_token, base_url=base_url, version=version)
+    try:
+        number = await client.get_phone_number(phone_number_id)
+    except CloudAPIError as error:
+        raise _meta_refusal(error, what=f"phone number {phone_number_id}") from error
+    except CloudAPITransportError as error:
+        raise GraphAPIUnreachableError(
+            f"{base_url} could not be reached: {error.reason}", graph_api_url=base_url
+        ) from error
+    if waba_id is not None:
+        try:
+            found = await _waba_has_number(client, waba_id=waba_id, phone_number_id=number.id)
+        except CloudAPIError as error:
+            raise _meta_refusal(error, what=f"WhatsApp Business Account {waba_id}") from error
+        except CloudAPITransportError as error:
+            raise GraphAPIUnreachableError(
+                f"{base_url} could not be reached: {error.reason}", graph_api_url=base_url
+            ) from error
+        if not found:
+            raise PhoneNumberNotInWabaError(
+                f"phone number {phone_number_id} is not one of the numbers of WhatsApp Business "
+                f"Account {waba_id}",
+                phone_number_id=phone_number_id,
+                waba_id=waba_id,
+            )
+    return figures_from_phone_number(number)
+
+
+async def _waba_has_number(client: CloudAPIClient, *, waba_id: str, phone_number_id: str) -> bool:
+    after: str | None = None
+    for _ in range(_WABA_MAX_PAGES):
+        params = {"fields": "id", "limit": str(_WABA_PAGE_SIZE)}
+        if after:
+            params["after"] = after
+        page: Any = await client.call("GET", f"{waba_id}/phone_numbers", params=params)
+        data = page.get("data", []) if isinstance(page, dict) else []
+        if any(isinstance(item, dict) and item.get("id") == phone_number_id for item in data):
+            return True
+        paging = page.get("paging") if isinstance(page, dict) else None
+        cursors = paging.get("cursors") if isinstance(paging, dict) else None
+        after = cursors.get("after") if isinstance(cursors, dict) else None
+        if not (isinstance(paging, dict) and paging.get("next") and after):
+            return False
+    return False
+
+
+def _apply_figures(channel: Channel, figures: NumberFigures, *, now: datetime) -> None:
+    channel.display_phone_number = figures.display_phone_number
+    channel.verified_name = figures.verified_name
+    channel.quality_rating = figures.quality_rating
+    channel.messaging_limit_tier = figures.messaging_limit_tier
+    channel.throughput_mps = figures.throughput_mps
+    channel.status = figures.status
+    channel.country = figures.country
+    channel.synced_at = now
+    channel.updated_at = now
+
+
+# --- Use cases ---------------------------------------------------------------------------
+
+
+async def connect_channel(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    workspace_id: uuid.UUID,
+    phone_number_id: str,
+    waba_id: str,
+    access_token: str,
+    app_secret: str,
+    graph_api_url: str | None = None,
+    graph_api_version: str | None = None,
+    now: datetime,
+) -> Channel:
+    """Connect a number to the workspace after checking the token against the Graph API.
+
+    Reconnecting a number the workspace disconnected reuses its row (and its history). A
+    number connected anywhere else, or still connected here, is a conflict.
+    """
+    existing = await get_channel_by_phone_number_id(
+        session=session, phone_number_id=phone_number_id
+    )
+    if existing is not None and (
+        existing.workspace_id != workspace_id or existing.disconnected_at is None
+    ):
+        raise ChannelAlreadyConnectedError(
+            f"phone number {phone_number_id} is already connected",
+            phone_number_id=phone_number_id,
+        )
+    base_url = (graph_api_url or runtime.graph_api_url).rstrip("/")
+    version = graph_api_version or runtime.settings.graph_api_version
+    figures = await _read_number(
+        runtime,
+        access_token=access_token,
+        base_url=base_url,
+        version=version,
+        phone_number_id=phone_number_id,
+        waba_id=waba_id,
+    )
+    channel = existing or Channel(
+        id=ids.new_id(now), workspace_id=workspace_id, phone_number_id=phone_number_id,
+        created_at=now,
+    )  # fmt: skip
+    channel.waba_id = waba_id
+    channel.access_token_encrypted = runtime.secrets.encrypt(access_token)
+    channel.app_secret_encrypted = runtime.secrets.encrypt(app_secret)
+    channel.webhook_verify_token = ids.new_token(24)
+    channel.graph_api_url = base_url
+    channel.graph_api_version = version
+    channel.disconnected_at = None
+    _apply_figures(channel, figures, now=now)
+    session.add(channel)
+    try:
+        await session.commit()
+    except IntegrityError as error:
+        # Another request connected the same number between our check and our insert.
+        await session.rollback()
+        raise ChannelAlreadyConnectedError(
+            f"phone number {phone_number_id} is already connected",
+            phone_number_id=phone_number_id,
+        ) from error
+    log.info(
+        "channel_connected",
+        workspace_id=str(workspace_id),
+        channel_id=str(channel.id),
+        phone_number_id=phone_number_id,
+        reconnected=existing is not None,
+    )
+    return channel
+
+
+async def get_channel(
+    *, session: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID
+) -> Channel | None:
+    return await session.scalar(
+        select(Channel).where(Channel.workspace_id == workspace_id, Channel.id == channel_id)
+    )
+
+
+async def get_channel_or_raise(
+    *, session: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID
+) -> Channel:
+    channel = await get_channel(session=session, workspace_id=workspace_id, channel_id=channel_id)
+    if channel is None:
+        raise ChannelNotFoundError(f"number {channel_id} does not exist in this workspace")
+    return channel
+
+
+async def list_channels(
+    *, session: AsyncSession, workspace_id: uuid.UUID, include_disconnected: bool = False
+) -> list[Channel]:
+    query = select(Channel).where(Channel.workspace_id == workspace_id)
+    if not include_disconnected:
+        query = query.where(Channel.disconnected_at.is_(None))
+    result = await session.scalars(query.order_by(Channel.created_at, Channel.id))
+    return list(result)
+
+
+async def get_channel_by_phone_number_id(
+    *, session: AsyncSession, phone_number_id: str
+) -> Channel | None:
+    """The channel of a Meta phone number id, connected or not, in whichever workspace.
+
+    Not scoped by workspace: the webhook receiver learns the workspace from it.
+    """
+    return await session.scalar(select(Channel).where(Channel.phone_number_id == phone_number_id))
+
+
+async def get_channels_by_waba_id(*, session: AsyncSession, waba_id: str) -> list[Channel]:
+    """Every channel of a WABA, connected or not, in whichever workspace (webhooks)."""
+    result = await session.scalars(
+        select(Channel).where(Channel.waba_id == waba_id).order_by(Channel.created_at)
+    )
+    return list(result)
+
+
+async def sync_channel(
+    *, session: AsyncSession, runtime: Runtime, workspace_id: uuid.UUID, channel_id: uuid.UUID,
+    now: datetime,
+) -> Channel:  # fmt: skip
+    """Read the number's figures (name, quality, limit, throughput, status) from Meta again."""
+    channel = await get_channel_or_raise(
+        session=session, workspace_id=workspace_id, channel_id=channel_id
+    )
+    figures = await _read_number(
+        runtime,
+        access_token=decrypt_access_token(runtime, channel),
+        base_url=channel.graph_api_url,
+        version=channel.graph_api_version,
+        phone_number_id=channel.phone_number_id,
+        waba_id=None,
+    )
+    _apply_figures(channel, figures, now=now)
+    await session.commit()
+    log.info(
+        "channel_synced",
+        workspace_id=str(workspace_id),
+        channel_id=str(channel.id),
+        quality_rating=channel.quality_rating,
+        messaging_limit_tier=channel.messaging_limit_tier,
+    )
+    return channel
+
+
+async def disconnect_channel(
+    *, session: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID, now: datetime
+) -> Channel:
+    """Stop using the number: its token is forgotten, its conversations are kept."""
+    channel = await get_channel_or_raise(
+        session=session, workspace_id=workspace_id, channel_id=channel_id
+    )
+    if channel.disconnected_at is None:
+        channel.disconnected_at = now
+        channel.access_token_encrypted = ""
+        channel.updated_at = now
+        await session.commit()
+        log.info("channel_disconnected", workspace_id=str(workspace_id), channel_id=str(channel.id))
+    return channel
+
+
+async def do_apply_quality_update(
+    *,
+    session: AsyncSession,
+    channel: Channel,
+    value: PhoneNumberQualityUpdateValue,
+    now: datetime,
+) -> Channel:
+    """Apply a ``phone_number_quality_update`` webhook to the channel (see
+    ``quality_change``). Does not commit: the caller applies the webhook in its transaction."""
+    change = quality_change(value)
+    if change.quality_rating is not None:
+        channel.quality_rating = change.quality_rating
+    if change.status is not None:
+        channel.status = change.status
+    if change.messaging_limit_tier is not None:
+        channel.messaging_limit_tier = change.messaging_limit_tier
+    if change.throughput_mps is not None:
+        channel.throughput_mps = change.throughput_mps
+    channel.updated_at = now
+    await session.flush()
+    log.info(
+        "channel_quality_updated",
+        workspace_id=str(channel.workspace_id),
+        channel_id=str(channel.id),
+        event=value.event,
+        quality_rating=channel.quality_rating,
+        messaging_limit_tier=channel.messaging_limit_tier,
+    )
+    return channel
