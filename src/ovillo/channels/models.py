@@ -79,6 +79,8 @@ class WebhookEvent(Base):
     body_sha256: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default=WebhookEventState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A FAILED event is retried from then on; None once it is left for a person to look at.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     summary: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)

@@ -172,6 +172,8 @@ class MediaFile(Base):
     """A media file we hold: downloaded from Meta, or uploaded to send."""
 
     __tablename__ = "media_file"
+    # The download pass: pending files whose next attempt is due.
+    __table_args__ = (Index("ix_media_file_due", "state", "next_attempt_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     workspace_id: Mapped[uuid.UUID] = mapped_column(
@@ -189,6 +191,10 @@ class MediaFile(Base):
     # pending -> stored, or failed (with the reason) when the download did not work.
     state: Mapped[str] = mapped_column(String(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Downloads tried so far, and when the next may start (also a claim: a worker that
+    # takes one pushes it forward, so another does not download the same file meanwhile).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
