@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
 from starlette.requests import Request as StarletteRequest
 from starlette.types import Message
 
@@ -249,7 +248,8 @@ async def _form(req: GraphRequest) -> tuple[dict[str, str], _FilePart | None]:
 
     try:
         form = await StarletteRequest(req.request.scope, replay).form(max_files=4, max_fields=32)
-    except (MultiPartException, ValueError) as exc:
+    # python-multipart raises its own parse errors, not all of them MultiPartException.
+    except Exception as exc:
         raise invalid_parameter(f"The multipart body could not be read: {exc}") from None
     fields: dict[str, str] = {}
     upload: _FilePart | None = None

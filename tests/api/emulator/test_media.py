@@ -324,3 +324,15 @@ async def test_pywa_media_flow(emulator_server: EmulatorServer, number: Number) 
     assert mime == "image/jpeg"
     assert data == JPEG
     assert deleted
+
+
+async def test_broken_multipart_is_invalid_parameter(
+    control: httpx.AsyncClient, number: Number
+) -> None:
+    response = await control.post(
+        f"{V}/{number.phone_number_id}/media",
+        content=b"this is not multipart at all",
+        headers={**number.auth, "Content-Type": "multipart/form-data; boundary=xyz"},
+    )
+    assert response.status_code == 400
+    assert error_of(response)["code"] == 100
