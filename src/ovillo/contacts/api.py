@@ -1,0 +1,141 @@
+"""``/contacts``: the workspace's WhatsApp users and what the business keeps about them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from ovillo.contacts import service
+from ovillo.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
+from ovillo.core.auth import ApiContext, api_problem_responses
+from ovillo.core.deps import ClockDep, SessionDep
+
+router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a contact",
+    response_model=ContactOut,
+    responses=api_problem_responses(409, 422),
+)
+async def create_contact(
+    body: ContactCreate, context: ApiContext, session: SessionDep, clock: ClockDep
+) -> ContactOut:
+    """The number is normalised as WhatsApp names users; a number that cannot be a WhatsApp
+    number is refused with the reason."""
+    contact = await service.create_contact(
+        session=session,
+        workspace_id=context.workspace_id,
+        phone_number=body.phone,
+        user_id=body.user_id,
+        default_region=body.default_region,
+        name=body.name,
+        attributes=body.attributes,
+        tags=body.tags,
+        opt_outs=body.opted_out,
+        now=clock.now(),
+    )
+    return ContactOut.of(contact)
+
+
+@router.get(
+    "",
+    summary="List contacts",
+    response_model=ContactPageOut,
+    responses=api_problem_responses(422),
+)
+async def list_contacts(
+    context: ApiContext,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)] = service.DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    search: Annotated[
+        str | None, Query(max_length=100, description="Name, WhatsApp name or phone digits.")
+    ] = None,
+) -> ContactPageOut:
+    """Newest first, a page at a time; follow `next_cursor` until it is null."""
+    page = await service.list_contacts(
+        session=session,
+        workspace_id=context.workspace_id,
+        limit=limit,
+        cursor=cursor,
+        tag=tag,
+        search=search,
+    )
+    return ContactPageOut(
+        data=[ContactOut.of(contact) for contact in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/{contact_id}",
+    summary="Get a contact",
+    response_model=ContactOut,
+    responses=api_problem_responses(404, 422),
+)
+async def get_contact(
+    contact_id: uuid.UUID, context: ApiContext, session: SessionDep
+) -> ContactOut:
+    contact = await service.get_contact_or_raise(
+        session=session, workspace_id=context.workspace_id, contact_id=contact_id
+    )
+    return ContactOut.of(contact)
+
+
+@router.patch(
+    "/{contact_id}",
+    summary="Change a contact",
+    response_model=ContactOut,
+    responses=api_problem_responses(404, 409, 422),
+)
+async def update_contact(
+    contact_id: uuid.UUID,
+    body: ContactUpdate,
+    context: ApiContext,
+    session: SessionDep,
+    clock: ClockDep,
+) -> ContactOut:
+    """Only the fields sent change: `attributes` are merged, `tags` replaced,
+    `add_tags`/`remove_tags` edit them, `opted_out` records opt-outs per category."""
+    sent = body.model_fields_set
+    changes: dict[str, Any] = {}
+    if "name" in sent:
+        changes["name"] = body.name
+    if "phone" in sent:
+        changes["phone_number"] = body.phone
+    contact = await service.update_contact(
+        session=session,
+        workspace_id=context.workspace_id,
+        contact_id=contact_id,
+        now=clock.now(),
+        default_region=body.default_region,
+        attributes=body.attributes,
+        tags=body.tags,
+        add_tags=body.add_tags,
+        remove_tags=body.remove_tags,
+        opt_outs=body.opted_out,
+        **changes,
+    )
+    return ContactOut.of(contact)
+
+
+@router.delete(
+    "/{contact_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a contact",
+    response_class=Response,
+    responses=api_problem_responses(404, 422),
+)
+async def delete_contact(
+    contact_id: uuid.UUID, context: ApiContext, session: SessionDep
+) -> Response:
+    """Erases the contact with its conversations and messages."""
+    await service.delete_contact(
+        session=session, workspace_id=context.workspace_id, contact_id=contact_id
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

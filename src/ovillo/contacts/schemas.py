@@ -1,0 +1,113 @@
+"""What the contacts API takes and answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ovillo.contacts.models import Contact
+from ovillo.contacts.service import display_name
+
+Attributes = dict[str, Any]
+
+
+class ContactCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Any common writing: +52 1 55 1234 5678, a wa_id, or a national number "
+        "with `default_region`.",
+        examples=["+52 55 1234 5678"],
+    )
+    user_id: str | None = Field(
+        default=None,
+        max_length=160,
+        description="WhatsApp's business-scoped user id (BSUID), for users known only by it.",
+        examples=["US.13491208655302741918"],
+    )
+    default_region: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="ISO country for a number written without +country code.",
+        examples=["MX"],
+    )
+    name: str | None = Field(default=None, max_length=200)
+    attributes: Attributes = Field(default_factory=dict, description="Custom attributes.")
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    opted_out: list[str] = Field(
+        default_factory=list,
+        description="Categories the contact opted out of: marketing, utility, authentication.",
+    )
+
+
+class ContactUpdate(BaseModel):
+    """Only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    default_region: str | None = Field(default=None, min_length=2, max_length=2)
+    attributes: Attributes | None = Field(
+        default=None, description="Merged into the current ones; a null value removes a key."
+    )
+    tags: list[str] | None = Field(default=None, max_length=50, description="Replaces the tags.")
+    add_tags: list[str] = Field(default_factory=list, max_length=50)
+    remove_tags: list[str] = Field(default_factory=list, max_length=50)
+    opted_out: dict[str, bool] | None = Field(
+        default=None,
+        description="Category -> opted out (true) or back in (false).",
+        examples=[{"marketing": True}],
+    )
+
+
+class ContactOut(BaseModel):
+    id: uuid.UUID
+    display_name: str
+    name: str | None
+    profile_name: str | None = Field(description="The name the user set in WhatsApp.")
+    phone: str | None = Field(description="E.164.")
+    wa_id: str | None = Field(description="How WhatsApp names the user (digits).")
+    user_id: str | None = Field(description="Business-scoped user id (BSUID).")
+    username: str | None
+    country: str | None
+    attributes: Attributes
+    tags: list[str]
+    opted_out: dict[str, datetime] = Field(description="Category -> when the contact opted out.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, contact: Contact) -> ContactOut:
+        return cls(
+            id=contact.id,
+            display_name=display_name(contact),
+            name=contact.name,
+            profile_name=contact.profile_name,
+            phone=contact.phone_e164,
+            wa_id=contact.wa_id,
+            user_id=contact.user_id,
+            username=contact.username,
+            country=contact.country,
+            attributes=dict(contact.attributes or {}),
+            tags=list(contact.tags or []),
+            opted_out={
+                category: datetime.fromisoformat(moment)
+                for category, moment in (contact.opt_outs or {}).items()
+            },
+            created_at=contact.created_at,
+            updated_at=contact.updated_at,
+        )
+
+
+class ContactPageOut(BaseModel):
+    data: list[ContactOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page."
+    )

@@ -1,0 +1,581 @@
+"""Use cases of the contacts domain: one contact per WhatsApp user of a workspace.
+
+A WhatsApp user is known by ``wa_id`` (their number as WhatsApp writes it) and, since 2026,
+by a business-scoped user id (BSUID, ``user_id``); a user who writes by username may come
+with the BSUID alone and show their ``wa_id`` later. Both are unique per workspace, and a
+contact first seen by one and later with both stays one contact.
+
+Lists page by an opaque cursor over the time-ordered ids, newest first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+import structlog
+from sqlalchemy import ColumnElement, column, exists, func, literal, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ovillo.contacts.errors import (
+    ContactExistsError,
+    ContactNotFoundError,
+    InvalidCursorError,
+    InvalidOptOutCategoryError,
+    InvalidPhoneNumberError,
+)
+from ovillo.contacts.models import Contact
+from ovillo.core import ids
+from ovillo.rules import phone
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGE_SIZE: Final = 200
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_TAGS: Final = 50
+MAX_TAG_LENGTH: Final = 50
+_CURSOR_VERSION: Final = "c1:"
+
+
+class OptOutCategory(StrEnum):
+    """What a contact may opt out of, by Meta's message categories."""
+
+    MARKETING = "marketing"
+    UTILITY = "utility"
+    AUTHENTICATION = "authentication"
+
+
+# --- Pure helpers ------------------------------------------------------------------------
+
+
+def encode_cursor(last_id: uuid.UUID) -> str:
+    """An opaque cursor that resumes a list after ``last_id``."""
+    raw = (_CURSOR_VERSION + last_id.hex).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    """The id a cursor resumes after; ``InvalidCursorError`` for anything we did not issue."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith(_CURSOR_VERSION):
+            raise ValueError(cursor)
+        return uuid.UUID(hex=raw.removeprefix(_CURSOR_VERSION))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursorError(
+            "the cursor is not valid: pass `next_cursor` from the previous page as it came"
+        ) from None
+
+
+def clean_tags(tags: Iterable[str]) -> list[str]:
+    """Tags stripped, empty ones dropped, duplicates removed, in their first order."""
+    cleaned: list[str] = []
+    for tag in tags:
+        stripped = tag.strip()[:MAX_TAG_LENGTH]
+        if stripped and stripped not in cleaned:
+            cleaned.append(stripped)
+    return cleaned[:MAX_TAGS]
+
+
+def merge_attributes(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON merge patch (RFC 7396) of custom attributes, one level deep: None removes a key."""
+    merged = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def opt_out_category(category: str) -> OptOutCategory:
+    try:
+        return OptOutCategory(category.strip().lower())
+    except ValueError:
+        known = ", ".join(item.value for item in OptOutCategory)
+        raise InvalidOptOutCategoryError(
+            f"{category!r} is not an opt-out category (known: {known})", category=category
+        ) from None
+
+
+def is_opted_out(contact: Contact, category: str) -> bool:
+    """Whether the contact opted out of messages of ``category`` (marketing, utility...)."""
+    return category.strip().lower() in (contact.opt_outs or {})
+
+
+def normalized_phone(
+    value: str, *, field: str, default_region: str | None = None
+) -> phone.PhoneNumber:
+    """``value`` as a WhatsApp number, or a 422 naming the field, the value and the reason."""
+    try:
+        return phone.normalize(value, default_region)
+    except phone.InvalidPhoneNumber as error:
+        raise InvalidPhoneNumberError(
+            f"{field}: {error}", field=field, value=value, reason=error.reason.value
+        ) from None
+    except ValueError as error:  # an unknown default region
+        raise InvalidPhoneNumberError(
+            f"{field}: {error}", field=field, value=value, reason="unknown_default_region"
+        ) from None
+
+
+def display_name(contact: Contact) -> str:
+    """What to call a contact: the name the business gave, their WhatsApp name, or a handle."""
+    return (
+        contact.name
+        or contact.profile_name
+        or contact.username
+        or contact.phone_e164
+        or contact.user_id
+        or str(contact.id)
+    )
+
+
+# --- Lookups -----------------------------------------------------------------------------
+
+
+async def get_contact(
+    *, session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID
+) -> Contact | None:
+    return await session.scalar(
+        select(Contact).where(Contact.workspace_id == workspace_id, Contact.id == contact_id)
+    )
+
+
+async def get_contact_or_raise(
+    *, session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID
+) -> Contact:
+    contact = await get_contact(session=session, workspace_id=workspace_id, contact_id=contact_id)
+    if contact is None:
+        raise ContactNotFoundError(f"contact {contact_id} does not exist in this workspace")
+    return contact
+
+
+async def get_contact_by_wa_id(
+    *, session: AsyncSession, workspace_id: uuid.UUID, wa_id: str
+) -> Contact | None:
+    return await session.scalar(
+        select(Contact).where(Contact.workspace_id == workspace_id, Contact.wa_id == wa_id)
+    )
+
+
+async def get_contact_by_user_id(
+    *, session: AsyncSession, workspace_id: uuid.UUID, user_id: str
+) -> Contact | None:
+    return await session.scalar(
+        select(Contact).where(Contact.workspace_id == workspace_id, Contact.user_id == user_id)
+    )
+
+
+async def _get_by_number(
+    session: AsyncSession, workspace_id: uuid.UUID, number: phone.PhoneNumber
+) -> Contact | None:
+    return await session.scalar(
+        select(Contact)
+        .where(
+            Contact.workspace_id == workspace_id,
+            or_(Contact.wa_id == number.wa_id, Contact.phone_e164 == number.e164),
+        )
+        .order_by(Contact.id)
+        .limit(1)
+    )
+
+
+# --- From WhatsApp -----------------------------------------------------------------------
+
+
+def _fill_identity(contact: Contact, *, wa_id: str | None) -> None:
+    if wa_id is None:
+        return
+    contact.wa_id = wa_id
+    try:
+        number = phone.normalize(wa_id, rejected_line_types=frozenset())
+    except phone.InvalidPhoneNumber:
+        return
+    contact.phone_e164 = number.e164
+    contact.country = number.country or contact.country
+
+
+async def do_upsert_from_whatsapp(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    wa_id: str | None,
+    user_id: str | None = None,
+    profile_name: str | None = None,
+    username: str | None = None,
+    now: datetime,
+    _may_retry: bool = True,
+) -> Contact:
+    """The contact of a WhatsApp user named in a webhook, created or refreshed.
+
+    Idempotent. Found by ``wa_id`` or by BSUID (``user_id``); the one found learns the
+    identifier it lacked, and the profile name and username are refreshed. When the two
+    identifiers name two different contacts (a number added by hand and a username user
+    seen before), the ``wa_id`` contact is used and the BSUID stays where it is (merging
+    contacts is not done here). Does not commit; a concurrent insert of the same user is
+    absorbed (savepoint, then read back).
+    """
+    if not wa_id and not user_id:
+        raise ValueError("a WhatsApp user needs a wa_id or a user_id")
+    wa_id = wa_id or None
+    user_id = user_id or None
+    by_wa = (
+        await get_contact_by_wa_id(session=session, workspace_id=workspace_id, wa_id=wa_id)
+        if wa_id
+        else None
+    )
+    by_user = (
+        await get_contact_by_user_id(session=session, workspace_id=workspace_id, user_id=user_id)
+        if user_id
+        else None
+    )
+    contact = by_wa or by_user
+    if contact is None:
+        contact = Contact(
+            id=ids.new_id(now),
+            workspace_id=workspace_id,
+            user_id=user_id,
+            username=username,
+            profile_name=profile_name,
+            country=phone.bsuid_country(user_id) if user_id else None,
+            attributes={},
+            tags=[],
+            opt_outs={},
+            created_at=now,
+            updated_at=now,
+        )
+        _fill_identity(contact, wa_id=wa_id)
+        try:
+            async with session.begin_nested():
+                session.add(contact)
+        except IntegrityError:
+            if not _may_retry:
+                raise
+            # Created meanwhile by another transaction: take that one.
+            return await do_upsert_from_whatsapp(
+                session=session,
+                workspace_id=workspace_id,
+                wa_id=wa_id,
+                user_id=user_id,
+                profile_name=profile_name,
+                username=username,
+                now=now,
+                _may_retry=False,
+            )
+        log.info("contact_created", workspace_id=str(workspace_id), contact_id=str(contact.id))
+        return contact
+
+    changed = False
+    if wa_id and contact.wa_id != wa_id and by_wa is None:
+        _fill_identity(contact, wa_id=wa_id)
+        changed = True
+    if user_id and contact.user_id != user_id:
+        if by_user is None:
+            # The BSUID changes when the user changes number: the newest one is theirs.
+            contact.user_id = user_id
+            contact.country = contact.country or phone.bsuid_country(user_id)
+            changed = True
+        elif by_user.id != contact.id:
+            log.warning(
+                "contact_identity_split",
+                workspace_id=str(workspace_id),
+                contact_id=str(contact.id),
+                other_contact_id=str(by_user.id),
+            )
+    if profile_name and contact.profile_name != profile_name:
+        contact.profile_name = profile_name
+        changed = True
+    if username and contact.username != username:
+        contact.username = username
+        changed = True
+    if changed:
+        contact.updated_at = now
+        await session.flush()
+    return contact
+
+
+async def get_or_create_for_recipient(
+    *, session: AsyncSession, workspace_id: uuid.UUID, to: str, now: datetime
+) -> Contact:
+    """The contact to send to: a phone number in any common writing, or a BSUID.
+
+    A phone number is normalised with ``rules.phone`` (Mexico's "1" and the rest), and
+    matched by ``wa_id`` or E.164; a bad one raises ``InvalidPhoneNumberError`` (422)
+    naming the number and why. Does not commit (the caller's send commits).
+    """
+    text = to.strip()
+    if phone.is_bsuid(text):
+        return await do_upsert_from_whatsapp(
+            session=session, workspace_id=workspace_id, wa_id=None, user_id=text, now=now
+        )
+    number = normalized_phone(text, field="to")
+    existing = await _get_by_number(session, workspace_id, number)
+    if existing is not None:
+        return existing
+    return await do_upsert_from_whatsapp(
+        session=session, workspace_id=workspace_id, wa_id=number.wa_id, now=now
+    )
+
+
+# --- CRUD --------------------------------------------------------------------------------
+
+
+async def create_contact(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    phone_number: str | None = None,
+    user_id: str | None = None,
+    default_region: str | None = None,
+    name: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    tags: Iterable[str] = (),
+    opt_outs: Iterable[str] = (),
+    now: datetime,
+) -> Contact:
+    """A contact added by the business, by phone number and/or BSUID; 409 if it exists."""
+    if phone_number is None and user_id is None:
+        raise InvalidPhoneNumberError(
+            "phone: a contact needs a phone number (or a WhatsApp user id)",
+            field="phone",
+            reason="empty",
+        )
+    number = (
+        normalized_phone(phone_number, field="phone", default_region=default_region)
+        if phone_number is not None
+        else None
+    )
+    if user_id is not None and not phone.is_bsuid(user_id):
+        raise InvalidPhoneNumberError(
+            f"user_id: {user_id!r} is not a business-scoped user id (like US.1349120865530274)",
+            field="user_id",
+            value=user_id,
+            reason="not_a_bsuid",
+        )
+    categories = [opt_out_category(category) for category in opt_outs]
+    existing = await _existing(session, workspace_id, number=number, user_id=user_id)
+    if existing is not None:
+        raise ContactExistsError(
+            f"contact {existing.id} already has this number", contact_id=str(existing.id)
+        )
+    contact = Contact(
+        id=ids.new_id(now),
+        workspace_id=workspace_id,
+        user_id=user_id,
+        name=name,
+        country=phone.bsuid_country(user_id) if user_id else None,
+        attributes=dict(attributes or {}),
+        tags=clean_tags(tags),
+        opt_outs={category.value: now.isoformat() for category in categories},
+        created_at=now,
+        updated_at=now,
+    )
+    if number is not None:
+        contact.wa_id = number.wa_id
+        contact.phone_e164 = number.e164
+        contact.country = number.country
+    session.add(contact)
+    await _commit_or_conflict(session, workspace_id, number=number, user_id=user_id)
+    log.info("contact_created", workspace_id=str(workspace_id), contact_id=str(contact.id))
+    return contact
+
+
+async def _existing(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    number: phone.PhoneNumber | None,
+    user_id: str | None,
+    other_than: uuid.UUID | None = None,
+) -> Contact | None:
+    matches: list[ColumnElement[bool]] = []
+    if number is not None:
+        matches += [Contact.wa_id == number.wa_id, Contact.phone_e164 == number.e164]
+    if user_id is not None:
+        matches.append(Contact.user_id == user_id)
+    if not matches:
+        return None
+    query = select(Contact).where(Contact.workspace_id == workspace_id, or_(*matches))
+    if other_than is not None:
+        query = query.where(Contact.id != other_than)
+    return await session.scalar(query.limit(1))
+
+
+async def _commit_or_conflict(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    number: phone.PhoneNumber | None,
+    user_id: str | None,
+) -> None:
+    try:
+        await session.commit()
+    except IntegrityError as error:
+        await session.rollback()
+        existing = await _existing(session, workspace_id, number=number, user_id=user_id)
+        raise ContactExistsError(
+            "a contact with this number was added at the same time",
+            contact_id=str(existing.id) if existing is not None else None,
+        ) from error
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPage:
+    items: list[Contact]
+    next_cursor: str | None
+
+
+def _has_tag(session: AsyncSession, tag: str) -> ColumnElement[bool]:
+    # JSON arrays are searched differently: JSONB containment on PostgreSQL, json_each on
+    # SQLite.
+    if session.get_bind().dialect.name == "postgresql":
+        return type_coerce(Contact.tags, JSONB).contains([tag])
+    elements = func.json_each(Contact.tags).table_valued("value").alias("tag")
+    return exists(select(literal(1)).select_from(elements).where(column("value") == tag))
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_contacts(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    limit: int = DEFAULT_PAGE_SIZE,
+    cursor: str | None = None,
+    tag: str | None = None,
+    search: str | None = None,
+) -> ContactPage:
+    """One page of the workspace's contacts, newest first.
+
+    ``tag`` keeps contacts with that tag; ``search`` matches names (the business's, the
+    WhatsApp profile's and the username, case-insensitive) and, when it has no letters, phone
+    numbers by its digits.
+    """
+    page_size = max(1, min(limit, MAX_PAGE_SIZE))
+    query = select(Contact).where(Contact.workspace_id == workspace_id)
+    if cursor:
+        query = query.where(Contact.id < decode_cursor(cursor))
+    if tag:
+        query = query.where(_has_tag(session, tag.strip()))
+    if search and search.strip():
+        text = search.strip()
+        pattern = _like_pattern(text.lower())
+        matches: list[ColumnElement[bool]] = [
+            func.lower(Contact.name).like(pattern, escape="\\"),
+            func.lower(Contact.profile_name).like(pattern, escape="\\"),
+            func.lower(Contact.username).like(pattern, escape="\\"),
+        ]
+        digits = "".join(character for character in text if character.isdigit())
+        # "+52 55 1234" is a number; "Suite 100" is a name that happens to hold digits.
+        if digits and not any(character.isalpha() for character in text):
+            matches += [
+                Contact.phone_e164.like(f"%{digits}%"),
+                Contact.wa_id.like(f"%{digits}%"),
+            ]
+        query = query.where(or_(*matches))
+    rows = list(await session.scalars(query.order_by(Contact.id.desc()).limit(page_size + 1)))
+    items = rows[:page_size]
+    next_cursor = encode_cursor(items[-1].id) if len(rows) > page_size else None
+    return ContactPage(items=items, next_cursor=next_cursor)
+
+
+_UNSET: Any = object()
+
+
+async def update_contact(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    now: datetime,
+    name: str | None = _UNSET,
+    phone_number: str | None = _UNSET,
+    default_region: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+    add_tags: Iterable[str] = (),
+    remove_tags: Iterable[str] = (),
+    opt_outs: Mapping[str, bool] | None = None,
+) -> Contact:
+    """Change what the business keeps about a contact; omitted arguments stay as they are.
+
+    ``attributes`` is merged (a None value removes its key), ``tags`` replaces the tags,
+    ``add_tags``/``remove_tags`` edit them, ``opt_outs`` maps a category to opted out or not.
+    """
+    contact = await get_contact_or_raise(
+        session=session, workspace_id=workspace_id, contact_id=contact_id
+    )
+    number: phone.PhoneNumber | None = None
+    if phone_number is not _UNSET and phone_number is not None:
+        number = normalized_phone(phone_number, field="phone", default_region=default_region)
+        if number.wa_id != contact.wa_id:
+            clash = await _existing(
+                session, workspace_id, number=number, user_id=None, other_than=contact.id
+            )
+            if clash is not None:
+                raise ContactExistsError(
+                    f"contact {clash.id} already has this number", contact_id=str(clash.id)
+                )
+            contact.wa_id = number.wa_id
+            contact.phone_e164 = number.e164
+            contact.country = number.country
+    if name is not _UNSET:
+        contact.name = name
+    if attributes is not None:
+        contact.attributes = merge_attributes(contact.attributes or {}, attributes)
+    if tags is not None or add_tags or remove_tags:
+        current = clean_tags(tags) if tags is not None else list(contact.tags or [])
+        removed = set(clean_tags(remove_tags))
+        contact.tags = clean_tags([*(t for t in current if t not in removed), *add_tags])
+    for category, opted_out in (opt_outs or {}).items():
+        await do_set_opt_out(
+            session=session, contact=contact, category=category, opted_out=opted_out, now=now
+        )
+    contact.updated_at = now
+    await _commit_or_conflict(session, workspace_id, number=number, user_id=None)
+    log.info("contact_updated", workspace_id=str(workspace_id), contact_id=str(contact.id))
+    return contact
+
+
+async def do_set_opt_out(
+    *, session: AsyncSession, contact: Contact, category: str, opted_out: bool, now: datetime
+) -> Contact:
+    """Record that the contact opted out of (or back into) a category. Does not commit.
+
+    Opting out again keeps the first time; the time is what a dispute needs.
+    """
+    key = opt_out_category(category).value
+    current = dict(contact.opt_outs or {})
+    if opted_out:
+        current.setdefault(key, now.isoformat())
+    else:
+        current.pop(key, None)
+    # A new dict, so the ORM sees the JSON column change.
+    contact.opt_outs = current
+    contact.updated_at = now
+    await session.flush()
+    return contact
+
+
+async def delete_contact(
+    *, session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID
+) -> None:
+    """Erase the contact and, with it, its conversations and messages (right to erasure)."""
+    contact = await get_contact_or_raise(
+        session=session, workspace_id=workspace_id, contact_id=contact_id
+    )
+    await session.delete(contact)
+    await session.commit()
+    log.info("contact_deleted", workspace_id=str(workspace_id), contact_id=str(contact_id))
