@@ -16,6 +16,7 @@ from sqlalchemy import text
 from ovillo import __version__
 from ovillo.accounts.api import router as accounts_router
 from ovillo.channels.api import router as channels_router
+from ovillo.channels.webhooks import router as webhooks_router
 from ovillo.contacts.api import router as contacts_router
 from ovillo.core.auth import install_auth_problem_handler
 from ovillo.core.deps import RuntimeDep
@@ -62,6 +63,7 @@ def create_app(
     install_auth_problem_handler(app)
     app.include_router(accounts_router, prefix="/api/v1")
     app.include_router(channels_router, prefix="/api/v1")
+    app.include_router(webhooks_router)
     app.include_router(contacts_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["ops"])

@@ -1,0 +1,556 @@
+"""Meta's webhooks in: the subscription handshake and the durable log of every POST.
+
+``GET /webhooks/whatsapp`` answers Meta's verification handshake. ``POST
+/webhooks/whatsapp`` is the hot path of the platform, kept to one INSERT and one commit:
+
+1. read the raw body, at most ``MAX_BODY_BYTES`` (Meta's payloads stay under 3 MB) -> 413;
+2. find the number(s) the payload names with a bare ``json.loads`` (nothing in it is trusted
+   yet): ``entry[].changes[].value.metadata.phone_number_id``, or for account-level fields
+   that name no number (``phone_number_quality_update``, template updates...) the WABA id in
+   ``entry[].id`` -> the channels of that WABA. No known number -> 401;
+3. check ``X-Hub-Signature-256`` over the raw bytes with that channel's app secret; a bad
+   or missing signature -> 401. Refusals are stored nowhere, counted (``GET
+   /webhooks/whatsapp/metrics``) and logged without the body;
+4. append the raw body to ``webhook_event`` (``INSERT ... ON CONFLICT (body_sha256) DO
+   NOTHING``: Meta delivers at least once and redelivers the same bytes, so a duplicate POST
+   is answered 200 and stored once), wake the ingestion worker in the same transaction, and
+   commit. Only then answer 200: an event Meta saw accepted is on disk.
+
+The channel lookup and the decrypted app secret are cached per process for
+``CHANNEL_CACHE_SECONDS`` (unknown numbers for ``UNKNOWN_CHANNEL_CACHE_SECONDS``), so a
+POST costs no query but its INSERT. ``forget_cached_channels`` drops the cache of a process
+at once (call it when a number is connected, disconnected or its secret changes); other
+processes see the change when their entries expire. A signature that fails against a
+cached secret re-reads the channel once if the entry is more than a few seconds old, so a
+rotated app secret is picked up quickly everywhere.
+
+The log is applied later, by the worker, in ``ovillo.inbox.ingest.apply_pending_events``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+import weakref
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
+from ovillo.cloudapi import signature
+from ovillo.core.runtime import Runtime
+from ovillo.worker.notify import notify
+
+log = structlog.get_logger(__name__)
+
+WEBHOOK_PATH: Final = "/webhooks/whatsapp"
+# Meta documents no limit; its payloads batch up to ~1,000 updates and stay far below this.
+MAX_BODY_BYTES: Final = 3 * 1024 * 1024
+CHANNEL_CACHE_SECONDS: Final = 30.0
+UNKNOWN_CHANNEL_CACHE_SECONDS: Final = 5.0
+# A failed signature re-reads a cached channel older than this (its secret may have changed).
+REFRESH_ON_BAD_SIGNATURE_AFTER_SECONDS: Final = 5.0
+# Random ids in forged POSTs must not grow the cache without bound.
+MAX_CACHED_KEYS: Final = 10_000
+INGEST_TOPIC: Final = "ingest"
+
+router = APIRouter(tags=["webhooks"])
+
+
+# --- What the payload names ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NamedNumbers:
+    """The numbers and WABAs a (not yet trusted) payload names, in order of appearance."""
+
+    phone_number_ids: tuple[str, ...]
+    # (WABA id, display number digits or "") of changes that name no phone number id.
+    waba_changes: tuple[tuple[str, str], ...]
+
+
+def _digits(value: object) -> str:
+    return "".join(ch for ch in value if ch.isdigit()) if isinstance(value, str) else ""
+
+
+def _dicts(value: object) -> Iterator[dict[str, Any]]:
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                yield item
+
+
+def named_numbers(data: object) -> NamedNumbers:
+    """Which numbers a decoded webhook body names. Never raises, whatever the JSON."""
+    numbers: dict[str, None] = {}
+    wabas: dict[tuple[str, str], None] = {}
+    if isinstance(data, dict):
+        for entry in _dicts(data.get("entry")):
+            waba_id = entry.get("id")
+            for change in _dicts(entry.get("changes")):
+                value = change.get("value")
+                if not isinstance(value, dict):
+                    continue
+                metadata = value.get("metadata")
+                number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+                if isinstance(number, str) and number:
+                    numbers[number] = None
+                elif isinstance(waba_id, str) and waba_id:
+                    wabas[(waba_id, _digits(value.get("display_phone_number")))] = None
+    return NamedNumbers(phone_number_ids=tuple(numbers), waba_changes=tuple(wabas))
+
+
+# --- Channels, cached --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KnownChannel:
+    """What the receiver needs of a connected channel."""
+
+    channel_id: uuid.UUID
+    workspace_id: uuid.UUID
+    phone_number_id: str
+    waba_id: str
+    display_digits: str
+    app_secret: str = field(repr=False)
+
+
+@dataclass(slots=True)
+class WebhookCounters:
+    """What this process's receiver did since it started (``GET /webhooks/whatsapp/metrics``)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected_missing_signature: int = 0
+    rejected_bad_signature: int = 0
+    rejected_unknown_number: int = 0
+    rejected_malformed: int = 0
+    rejected_too_large: int = 0
+    verifications_accepted: int = 0
+    verifications_refused: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class ChannelDirectory:
+    """Connected channels by phone number id and by WABA id, cached for a short while."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._by_number: dict[str, tuple[float, KnownChannel | None]] = {}
+        self._by_waba: dict[str, tuple[float, tuple[KnownChannel, ...]]] = {}
+
+    def forget(self) -> None:
+        self._by_number.clear()
+        self._by_waba.clear()
+
+    def _known(self, channel: Channel) -> KnownChannel:
+        return KnownChannel(
+            channel_id=channel.id,
+            workspace_id=channel.workspace_id,
+            phone_number_id=channel.phone_number_id,
+            waba_id=channel.waba_id,
+            display_digits=_digits(channel.display_phone_number),
+            app_secret=self._runtime.secrets.decrypt(channel.app_secret_encrypted),
+        )
+
+    @staticmethod
+    def _fresh(stored_at: float, ttl: float) -> bool:
+        return time.monotonic() - stored_at < ttl
+
+    def _remember_number(self, phone_number_id: str, known: KnownChannel | None) -> None:
+        if len(self._by_number) >= MAX_CACHED_KEYS:
+            self._by_number.clear()
+        self._by_number[phone_number_id] = (time.monotonic(), known)
+
+    async def by_phone_number_id(
+        self, session: AsyncSession, phone_number_id: str, *, max_age: float | None = None
+    ) -> KnownChannel | None:
+        cached = self._by_number.get(phone_number_id)
+        if cached is not None:
+            stored_at, known = cached
+            ttl = CHANNEL_CACHE_SECONDS if known is not None else UNKNOWN_CHANNEL_CACHE_SECONDS
+            if max_age is not None:
+                ttl = min(ttl, max_age)
+            if self._fresh(stored_at, ttl):
+                return known
+        channel = await session.scalar(
+            select(Channel).where(
+                Channel.phone_number_id == phone_number_id, Channel.disconnected_at.is_(None)
+            )
+        )
+        known = self._known(channel) if channel is not None else None
+        self._remember_number(phone_number_id, known)
+        return known
+
+    async def by_waba_id(
+        self, session: AsyncSession, waba_id: str, *, max_age: float | None = None
+    ) -> tuple[KnownChannel, ...]:
+        cached = self._by_waba.get(waba_id)
+        if cached is not None:
+            stored_at, channels = cached
+            ttl = CHANNEL_CACHE_SECONDS if channels else UNKNOWN_CHANNEL_CACHE_SECONDS
+            if max_age is not None:
+                ttl = min(ttl, max_age)
+            if self._fresh(stored_at, ttl):
+                return channels
+        rows = await session.scalars(
+            select(Channel)
+            .where(Channel.waba_id == waba_id, Channel.disconnected_at.is_(None))
+            .order_by(Channel.phone_number_id)
+        )
+        found = tuple(self._known(channel) for channel in rows)
+        if len(self._by_waba) >= MAX_CACHED_KEYS:
+            self._by_waba.clear()
+        self._by_waba[waba_id] = (time.monotonic(), found)
+        return found
+
+    async def resolve(
+        self, session: AsyncSession, named: NamedNumbers, *, max_age: float | None = None
+    ) -> list[KnownChannel]:
+        """The channels ``named`` designates, the one whose log the event joins first."""
+        found: dict[uuid.UUID, KnownChannel] = {}
+        for number in named.phone_number_ids:
+            known = await self.by_phone_number_id(session, number, max_age=max_age)
+            if known is not None:
+                found.setdefault(known.channel_id, known)
+        for waba_id, display_digits in named.waba_changes:
+            channels = await self.by_waba_id(session, waba_id, max_age=max_age)
+            # A number-level update (quality, name) names its number by display digits.
+            matching = [
+                c for c in channels if display_digits and c.display_digits == display_digits
+            ]
+            for known in matching or channels:
+                found.setdefault(known.channel_id, known)
+        return list(found.values())
+
+
+class WebhookReceiver:
+    """One per runtime: the channel cache and the counters of this process."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.channels = ChannelDirectory(runtime)
+        self.counters = WebhookCounters()
+
+
+_receivers: dict[int, WebhookReceiver] = {}
+
+
+def receiver_of(runtime: Runtime) -> WebhookReceiver:
+    """The receiver state of ``runtime``'s process (made on first use)."""
+    key = id(runtime)
+    receiver = _receivers.get(key)
+    if receiver is None:
+        receiver = WebhookReceiver(runtime)
+        _receivers[key] = receiver
+        weakref.finalize(runtime, _receivers.pop, key, None)
+    return receiver
+
+
+def forget_cached_channels(runtime: Runtime) -> None:
+    """Drop this process's cached channels and secrets (a number or its secret changed)."""
+    receiver = _receivers.get(id(runtime))
+    if receiver is not None:
+        receiver.channels.forget()
+
+
+def webhook_counters(runtime: Runtime) -> WebhookCounters:
+    return receiver_of(runtime).counters
+
+
+# --- The durable log ---------------------------------------------------------------------------
+
+
+def body_sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+async def do_append_event(
+    *,
+    session: AsyncSession,
+    body: bytes,
+    workspace_id: uuid.UUID,
+    phone_number_id: str,
+    now: datetime,
+) -> int | None:
+    """Append a verified webhook body to the log; its id, or None if the same body is there.
+
+    Does not commit; wakes the ingestion worker when the caller's transaction commits.
+    """
+    dialect = session.get_bind().dialect.name
+    insert: Any = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    table = WebhookEvent.__table__
+    statement = (
+        insert(table)
+        .values(
+            received_at=now,
+            workspace_id=workspace_id,
+            phone_number_id=phone_number_id,
+            body=body,
+            body_sha256=body_sha256(body),
+            state=WebhookEventState.PENDING,
+            attempts=0,
+            summary={},
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.body_sha256])
+        .returning(table.c.id)
+    )
+    event_id = (await session.execute(statement)).scalar_one_or_none()
+    if event_id is not None:
+        await notify(session, INGEST_TOPIC)
+    return None if event_id is None else int(event_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    id: int
+    attempts: int
+
+
+async def list_numbers_with_due_events(
+    *, session: AsyncSession, now: datetime, limit: int = 1000
+) -> list[str]:
+    """Phone number ids with events to apply (pending, or failed and due for a retry),
+    the number with the oldest such event first."""
+    due = or_(
+        WebhookEvent.state == WebhookEventState.PENDING,
+        and_(
+            WebhookEvent.state == WebhookEventState.FAILED,
+            WebhookEvent.next_attempt_at.is_not(None),
+            WebhookEvent.next_attempt_at <= now,
+        ),
+    )
+    rows = await session.execute(
+        select(WebhookEvent.phone_number_id, func.min(WebhookEvent.id).label("first_id"))
+        .where(due, WebhookEvent.phone_number_id.is_not(None))
+        .group_by(WebhookEvent.phone_number_id)
+        .order_by(text("first_id"))
+        .limit(limit)
+    )
+    return [str(number) for number, _ in rows]
+
+
+async def list_due_events(
+    *, session: AsyncSession, phone_number_id: str, now: datetime, limit: int
+) -> list[PendingEvent]:
+    """The number's events to apply, in log order."""
+    due = or_(
+        WebhookEvent.state == WebhookEventState.PENDING,
+        and_(
+            WebhookEvent.state == WebhookEventState.FAILED,
+            WebhookEvent.next_attempt_at.is_not(None),
+            WebhookEvent.next_attempt_at <= now,
+        ),
+    )
+    rows = await session.execute(
+        select(WebhookEvent.id, WebhookEvent.attempts)
+        .where(WebhookEvent.phone_number_id == phone_number_id, due)
+        .order_by(WebhookEvent.id)
+        .limit(limit)
+    )
+    return [PendingEvent(id=int(event_id), attempts=int(attempts)) for event_id, attempts in rows]
+
+
+async def do_claim_event(*, session: AsyncSession, event: PendingEvent) -> bytes | None:
+    """Start applying ``event``: its body, or None if someone else applied or claimed it.
+
+    Counts the attempt with a conditional UPDATE, the first statement of the applying
+    transaction: two appliers racing for one event (a lease that expired mid-batch) are
+    serialised by the row lock (PostgreSQL) or the write lock (SQLite), and the second
+    matches nothing once the first committed. Does not commit.
+    """
+    result = await session.execute(
+        update(WebhookEvent)
+        .where(
+            WebhookEvent.id == event.id,
+            WebhookEvent.attempts == event.attempts,
+            WebhookEvent.state.in_((WebhookEventState.PENDING, WebhookEventState.FAILED)),
+        )
+        .values(attempts=event.attempts + 1)
+        .returning(WebhookEvent.body)
+    )
+    body = result.scalar_one_or_none()
+    return None if body is None else bytes(body)
+
+
+async def do_finish_event(
+    *,
+    session: AsyncSession,
+    event_id: int,
+    state: WebhookEventState,
+    summary: dict[str, Any],
+    error: str | None,
+    now: datetime,
+) -> None:
+    """Record how a claimed event was applied (``APPLIED`` or ``UNKNOWN``). No commit."""
+    await session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event_id)
+        .values(state=state, summary=summary, error=error, applied_at=now, next_attempt_at=None)
+    )
+
+
+async def do_record_event_failure(
+    *,
+    session: AsyncSession,
+    event: PendingEvent,
+    error: str,
+    next_attempt_at: datetime | None,
+) -> None:
+    """Mark ``event`` FAILED after an attempt that raised; retried at ``next_attempt_at``
+    (never when None: left for a person to look at). No commit."""
+    await session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id == event.id, WebhookEvent.attempts == event.attempts)
+        .values(
+            state=WebhookEventState.FAILED,
+            attempts=event.attempts + 1,
+            error=error[:4000],
+            next_attempt_at=next_attempt_at,
+        )
+    )
+
+
+# --- Routes ------------------------------------------------------------------------------------
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refused(reason: str, status: int, **details: Any) -> Response:
+    log.warning("webhook_refused", reason=reason, **details)
+    return JSONResponse({"error": reason}, status_code=status)
+
+
+def _signed_by_any(channels: Iterable[KnownChannel], body: bytes, header: str | None) -> bool:
+    secrets_tried: set[str] = set()
+    for known in channels:
+        if known.app_secret in secrets_tried:
+            continue
+        secrets_tried.add(known.app_secret)
+        if signature.verify(known.app_secret, body, header):
+            return True
+    return False
+
+
+@router.get(WEBHOOK_PATH, response_class=PlainTextResponse, include_in_schema=False)
+async def verify_subscription(request: Request) -> Response:
+    """Meta's subscription handshake: echo ``hub.challenge`` if the verify token is ours.
+
+    The token must be the ``webhook_verify_token`` of a connected channel (of the channel
+    whose phone number id is given as ``?channel=``, when given).
+    """
+    runtime: Runtime = request.app.state.runtime
+    counters = receiver_of(runtime).counters
+    params = request.query_params
+    mode = params.get("hub.mode")
+    token = params.get("hub.verify_token")
+    challenge = params.get("hub.challenge")
+    accepted = False
+    if mode == "subscribe" and token and challenge is not None:
+        query = select(Channel.id).where(
+            Channel.webhook_verify_token == token, Channel.disconnected_at.is_(None)
+        )
+        only = params.get("channel")
+        if only:
+            query = query.where(Channel.phone_number_id == only)
+        async with runtime.sessionmaker() as session:
+            accepted = (await session.scalar(query.limit(1))) is not None
+    if not accepted:
+        counters.verifications_refused += 1
+        log.warning("webhook_verification_refused", mode=mode)
+        return PlainTextResponse("forbidden", status_code=403)
+    counters.verifications_accepted += 1
+    log.info("webhook_verification_accepted")
+    return PlainTextResponse(challenge or "")
+
+
+@router.post(WEBHOOK_PATH, include_in_schema=False)
+async def receive_webhook(request: Request) -> Response:
+    """Check a POST from Meta, append it to the log, then (only then) answer 200."""
+    runtime: Runtime = request.app.state.runtime
+    receiver = receiver_of(runtime)
+    counters = receiver.counters
+    try:
+        body = await _read_body(request, MAX_BODY_BYTES)
+    except BodyTooLargeError:
+        counters.rejected_too_large += 1
+        return _refused("too_large", 413, limit=MAX_BODY_BYTES)
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        counters.rejected_malformed += 1
+        return _refused("malformed", 400, size=len(body))
+    named = named_numbers(data)
+    header = request.headers.get(signature.SIGNATURE_HEADER)
+    async with runtime.sessionmaker() as session:
+        channels = await receiver.channels.resolve(session, named)
+        if not channels:
+            counters.rejected_unknown_number += 1
+            return _refused(
+                "unknown_number",
+                401,
+                phone_number_ids=list(named.phone_number_ids[:5]),
+                waba_ids=[waba for waba, _ in named.waba_changes[:5]],
+                size=len(body),
+            )
+        if not header:
+            counters.rejected_missing_signature += 1
+            return _refused("missing_signature", 401, phone_number_id=channels[0].phone_number_id)
+        if not _signed_by_any(channels, body, header):
+            fresh = await receiver.channels.resolve(
+                session, named, max_age=REFRESH_ON_BAD_SIGNATURE_AFTER_SECONDS
+            )
+            if not fresh or not _signed_by_any(fresh, body, header):
+                counters.rejected_bad_signature += 1
+                return _refused("bad_signature", 401, phone_number_id=channels[0].phone_number_id)
+            channels = fresh
+        first = channels[0]
+        event_id = await do_append_event(
+            session=session,
+            body=body,
+            workspace_id=first.workspace_id,
+            phone_number_id=first.phone_number_id,
+            now=runtime.clock.now(),
+        )
+        await session.commit()
+    if event_id is None:
+        counters.duplicates += 1
+        log.info("webhook_duplicate_ignored", phone_number_id=first.phone_number_id)
+    else:
+        counters.accepted += 1
+    return Response(status_code=200)
+
+
+@router.get(WEBHOOK_PATH + "/metrics", tags=["ops"])
+async def webhook_metrics(request: Request) -> dict[str, int]:
+    """What this process's webhook receiver accepted and refused since it started."""
+    runtime: Runtime = request.app.state.runtime
+    return receiver_of(runtime).counters.as_dict()
