@@ -469,7 +469,7 @@ async def do_apply_quality_update(
         "channel_quality_updated",
         workspace_id=str(channel.workspace_id),
         channel_id=str(channel.id),
-        event=value.event,
+        quality_event=value.event,
         quality_rating=channel.quality_rating,
         messaging_limit_tier=channel.messaging_limit_tier,
     )

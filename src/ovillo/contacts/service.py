@@ -68,7 +68,11 @@ def decode_cursor(cursor: str) -> uuid.UUID:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not raw.startswith(_CURSOR_VERSION):
             raise ValueError(cursor)
-        return uuid.UUID(hex=raw.removeprefix(_CURSOR_VERSION))
+        last_id = uuid.UUID(hex=raw.removeprefix(_CURSOR_VERSION))
+        # base64 decoding skips stray characters; only the exact string we issued counts.
+        if encode_cursor(last_id) != cursor.rstrip("="):
+            raise ValueError(cursor)
+        return last_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursorError(
             "the cursor is not valid: pass `next_cursor` from the previous page as it came"

@@ -1,0 +1,73 @@
+"""Pure parts of the channels service: Meta's figures and quality webhooks, read."""
+
+from __future__ import annotations
+
+import pytest
+
+from ovillo.channels.service import (
+    QualityChange,
+    figures_from_phone_number,
+    quality_change,
+    throughput_mps_for,
+)
+from ovillo.cloudapi.phone_numbers import PhoneNumber
+from ovillo.cloudapi.webhooks import PhoneNumberQualityUpdateValue
+
+
+def test_figures_prefer_the_portfolio_limit_and_read_throughput() -> None:
+    number = PhoneNumber.model_validate(
+        {
+            "id": "106540352242922",
+            "display_phone_number": "+52 55 1234 5678",
+            "verified_name": "Tienda",
+            "quality_rating": "YELLOW",
+            "messaging_limit_tier": "TIER_1K",
+            "whatsapp_business_manager_messaging_limit": "TIER_2K",
+            "throughput": {"level": "HIGH"},
+            "status": "CONNECTED",
+        }
+    )
+    figures = figures_from_phone_number(number)
+    assert figures.messaging_limit_tier == "TIER_2K"
+    assert figures.throughput_mps == 1000
+    assert figures.quality_rating == "YELLOW"
+    assert figures.country == "MX"
+    assert figures.verified_name == "Tienda"
+
+
+def test_figures_fall_back_when_meta_leaves_fields_out() -> None:
+    figures = figures_from_phone_number(
+        PhoneNumber.model_validate({"id": "1", "messaging_limit_tier": "TIER_250"})
+    )
+    assert figures.messaging_limit_tier == "TIER_250"
+    assert figures.throughput_mps == 80
+    assert figures.display_phone_number == ""
+    assert figures.country is None
+    assert figures.quality_rating is None
+
+
+@pytest.mark.parametrize(
+    ("level", "mps"),
+    [(None, 80), ("STANDARD", 80), ("HIGH", 1000), ("NOT_APPLICABLE", 80), ("NEW_LEVEL", 80)],
+)
+def test_throughput_levels(level: str | None, mps: int) -> None:
+    assert throughput_mps_for(level) == mps
+
+
+@pytest.mark.parametrize(
+    ("event", "current_limit", "change"),
+    [
+        ("FLAGGED", None, QualityChange(quality_rating="RED", status="FLAGGED")),
+        ("UNFLAGGED", None, QualityChange(quality_rating="YELLOW", status="CONNECTED")),
+        ("UPGRADE", "TIER_10K", QualityChange(messaging_limit_tier="TIER_10K")),
+        ("DOWNGRADE", "TIER_1K", QualityChange(messaging_limit_tier="TIER_1K")),
+        ("ONBOARDING", "TIER_250", QualityChange(messaging_limit_tier="TIER_250")),
+        ("THROUGHPUT_UPGRADE", None, QualityChange(throughput_mps=1000)),
+        ("SOMETHING_NEW", None, QualityChange()),
+    ],
+)
+def test_quality_updates(event: str, current_limit: str | None, change: QualityChange) -> None:
+    value = PhoneNumberQualityUpdateValue.model_validate(
+        {"display_phone_number": "15550100000", "event": event, "current_limit": current_limit}
+    )
+    assert quality_change(value) == change
