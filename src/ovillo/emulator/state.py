@@ -212,6 +212,12 @@ class Media:
 
 @dataclass(slots=True)
 class Template:
+    """A message template of a WABA: one name in one language (emulator.templates).
+
+    A deleted template stays here with status ``DELETED`` and ``deleted_at``: Meta blocks
+    its name in that language for 30 days, and its id must never answer again.
+    """
+
     id: str
     waba_id: str
     name: str
@@ -224,9 +230,20 @@ class Template:
     quality_score: str = "UNKNOWN"
     created_at: datetime | None = None
     review_due_at: datetime | None = None
+    # Low-quality pauses so far (3 h, 6 h, then DISABLED; rules.limits.template_pause_decision).
     pauses: int = 0
+    # When each edit of an APPROVED template happened: Meta allows 1 a day and 10 in 30 days.
     edits: list[datetime] = field(default_factory=list)
+    # (when, status, reason) of every status change, oldest first.
     history: list[tuple[datetime, str, str]] = field(default_factory=list)
+    # Set when Meta recategorised the template (template_category_update).
+    previous_category: str | None = None
+    message_send_ttl_seconds: int | None = None
+    quality_updated_at: datetime | None = None
+    paused_until: datetime | None = None
+    deleted_at: datetime | None = None
+    # Bumped by every edit, so a review scheduled for an older version does nothing.
+    revision: int = 0
 
 
 @dataclass(slots=True)
