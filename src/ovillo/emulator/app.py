@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ovillo import __version__
-from ovillo.emulator import control, customers, media, numbers, templates
+from ovillo.emulator import control, customers, media, numbers, quality, templates
 from ovillo.emulator.emulator import Emulator
 from ovillo.emulator.graph import graph_router
 
@@ -21,6 +21,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "ovillo.emulator.media",
     "ovillo.emulator.messaging",
     "ovillo.emulator.templates",
+    "ovillo.emulator.quality",
 )
 
 
@@ -59,9 +60,10 @@ def create_emulator_app(emulator: Emulator | None = None) -> FastAPI:
         )
 
     app.include_router(control.router)
-    app.include_router(customers.router)
-    app.include_router(templates.router)
     app.include_router(numbers.router)
     app.include_router(media.router)
+    app.include_router(customers.router)
+    app.include_router(templates.router)
+    app.include_router(quality.router)
     app.include_router(graph_router())
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,6 +12,10 @@ from ovillo.emulator.faults import Faults
 from ovillo.emulator.scheduler import Scheduler
 from ovillo.emulator.state import EmulatorState
 from ovillo.emulator.webhooks import WebhookDispatcher
+
+# Called with the emulator when it starts and again after a reset, so recurring work on the
+# emulator clock (the hourly quality evaluation) schedules itself; modules append on import.
+START_HOOKS: list[Callable[[Emulator], None]] = []
 
 
 @dataclass
@@ -47,6 +52,8 @@ class Emulator:
         await self.webhooks.start()
         self.scheduler.start()
         self._started = True
+        for hook in START_HOOKS:
+            hook(self)
 
     async def stop(self) -> None:
         await self.scheduler.stop()
@@ -80,3 +87,6 @@ class Emulator:
         self.state = EmulatorState()
         self.faults.clear()
         await self.webhooks.start()
+        if self._started:
+            for hook in START_HOOKS:
+                hook(self)
