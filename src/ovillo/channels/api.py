@@ -49,7 +49,7 @@ async def connect_number(
     "",
     summary="List the workspace's numbers",
     response_model=ChannelList,
-    responses=api_problem_responses(),
+    responses=api_problem_responses(422),
 )
 async def list_numbers(
     context: ApiContext,
