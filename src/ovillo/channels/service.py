@@ -115,7 +115,7 @@ def quality_change(value: PhoneNumberQualityUpdateValue) -> QualityChange:
     THROUGHPUT_UPGRADE moves the number to 1,000 messages per second.
     """
     event = value.event.upper()
-    limit = value.current_limit or None
+    limit = _reported_limit(value)
     if event == "FLAGGED":
         return QualityChange(quality_rating="RED", status="FLAGGED", messaging_limit_tier=limit)
     if event == "UNFLAGGED":
@@ -125,6 +125,32 @@ def quality_change(value: PhoneNumberQualityUpdateValue) -> QualityChange:
     if event == "THROUGHPUT_UPGRADE":
         return QualityChange(throughput_mps=int(throughput.HIGH_MPS), messaging_limit_tier=limit)
     return QualityChange(messaging_limit_tier=limit)
+
+
+_TIERS_BY_COUNT: Final = {
+    250: "TIER_250",
+    1_000: "TIER_1K",
+    2_000: "TIER_2K",
+    10_000: "TIER_10K",
+    100_000: "TIER_100K",
+}
+
+
+def _reported_limit(value: PhoneNumberQualityUpdateValue) -> str | None:
+    """The messaging limit a quality webhook reports, portfolio-wide when it says so.
+
+    Meta replaces ``current_limit`` (per number, removed in February 2026) with
+    ``max_daily_conversations_per_business`` (the portfolio's limit); either may come as a
+    tier name or, for the latter, a count.
+    """
+    portfolio = value.max_daily_conversations_per_business
+    if isinstance(portfolio, int) or (isinstance(portfolio, str) and portfolio.isdigit()):
+        tier = _TIERS_BY_COUNT.get(int(portfolio))
+        if tier is not None:
+            return tier
+    elif portfolio:
+        return portfolio
+    return value.current_limit or None
 
 
 def webhook_url(runtime: Runtime) -> str | None:

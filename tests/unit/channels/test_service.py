@@ -71,3 +71,28 @@ def test_quality_updates(event: str, current_limit: str | None, change: QualityC
         {"display_phone_number": "15550100000", "event": event, "current_limit": current_limit}
     )
     assert quality_change(value) == change
+
+
+@pytest.mark.parametrize(
+    ("current_limit", "portfolio_limit", "tier"),
+    [
+        ("TIER_1K", None, "TIER_1K"),
+        ("TIER_1K", "TIER_2K", "TIER_2K"),
+        (None, 2000, "TIER_2K"),
+        (None, "100000", "TIER_100K"),
+        ("TIER_10K", 12345, "TIER_10K"),
+        ("TIER_UNLIMITED", "TIER_UNLIMITED", "TIER_UNLIMITED"),
+    ],
+)
+def test_the_portfolio_limit_wins_over_the_number_limit(
+    current_limit: str | None, portfolio_limit: int | str | None, tier: str
+) -> None:
+    value = PhoneNumberQualityUpdateValue.model_validate(
+        {
+            "display_phone_number": "15550100000",
+            "event": "UPGRADE",
+            "current_limit": current_limit,
+            "max_daily_conversations_per_business": portfolio_limit,
+        }
+    )
+    assert quality_change(value).messaging_limit_tier == tier
