@@ -10,6 +10,7 @@ unknown error), never as a stack trace.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ VERSION_PATTERN = re.compile(r"^v(\d+)\.(\d+)$")
 OLDEST_SUPPORTED_MAJOR = 18
 # Meta refuses request bodies much above this; the media edge has its own, larger limit.
 MAX_JSON_BODY_BYTES = 1_000_000
+# No Cloud API request nests deeper than about ten levels; deeper bodies are refused before
+# any handler walks them recursively.
+MAX_JSON_DEPTH = 64
 
 Handler = Callable[["GraphRequest"], Awaitable[Any]]
 _HANDLERS: dict[tuple[str, str | None, str], Handler] = {}
@@ -95,20 +99,54 @@ class GraphRequest:
         if not raw.strip():
             return dict(self.query)
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = parse_json(raw)
+        except ValueError as exc:
             raise invalid_parameter(f"The request body is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise invalid_parameter("The request body must be a JSON object")
         return data
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Strict JSON, as Graph parses it: no NaN/Infinity, no numbers that overflow to them,
+    nesting at most ``MAX_JSON_DEPTH`` deep. Every refusal is a ``ValueError``.
+
+    Python's parser takes NaN and Infinity (which later break any strict JSON writer) and
+    recurses once per nesting level, so a deep body would exhaust the stack mid-request.
+    """
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError(f"nesting deeper than {MAX_JSON_DEPTH} levels") from None
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nesting deeper than {MAX_JSON_DEPTH} levels")
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((child, depth + 1) for child in children)
+    return data
+
+
 def _maybe_json(value: str) -> Any:
     # Graph form parameters carry objects and arrays as JSON strings.
     if value[:1] in "{[":
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
+            return parse_json(value)
+        except ValueError:
             return value
     return value
 
