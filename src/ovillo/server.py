@@ -10,7 +10,6 @@ too), and serves both in one event loop. The worker runs inside the app's lifesp
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,17 +19,9 @@ import uvicorn
 from ovillo.core.clock import Clock, ControllableClock
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
+from ovillo.core.sockets import bind_socket
 from ovillo.emulator.emulator import Emulator, EmulatorConfig
 from ovillo.emulator.server import EmulatorServer
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 class PlatformServer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from ovillo.cloudapi.signature import verify
+from ovillo.core.sockets import bind_socket
 
 
 @dataclass
@@ -107,9 +107,7 @@ def run_receiver(receiver: WebhookReceiver | None = None) -> Iterator[WebhookRec
             Route("/webhook", receiver._get, methods=["GET"]),
         ]
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
+    sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     receiver.url = f"http://127.0.0.1:{port}/webhook"
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
