@@ -1,0 +1,523 @@
+"""The outbox: outgoing messages written ``queued`` and moved along by the send pipeline.
+
+A message to send is a ``message`` row written ``queued`` in the same transaction as
+whatever caused it (an agent's reply, a campaign recipient, a flow step): that is the
+transactional outbox of design.md, so a message and its cause commit together or not at
+all. The number's send pipeline (``ovillo.worker.sender``) then moves it::
+
+    queued --claim--> sending --answer 200--> accepted --(status webhooks)--> sent ...
+       ^                 |  \\--rule refused / Meta refused--> failed
+       |                 |   \\--retriable error--> queued (next_attempt_at = later)
+       |                 \\--answer lost--> stays sending until a status webhook reconciles
+       |                                  it, or requeued after the grace period
+       \\---------------------------------/
+
+Never twice: a message leaves ``queued`` for ``sending`` in one claim statement, is sent
+only by the claimer, and goes back to ``queued`` only when Meta certainly did not take it
+(an error answer, a connection that never opened) or when ``reconcile_after_seconds``
+passed without any status webhook naming it. Every send carries our message id in
+``biz_opaque_callback_data``, so the ingestion of a status webhook can match a send whose
+answer was lost (`do_reconcile_from_status`).
+
+Functions here never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ovillo.inbox.models import AuthorType, Conversation, Direction, Message, MessageStatus
+from ovillo.worker.leases import lease_is_held
+from ovillo.worker.notify import notify
+
+__all__ = [
+    "OUTBOX_TOPIC",
+    "Accepted",
+    "Failed",
+    "Outcome",
+    "Released",
+    "Retry",
+    "Unanswered",
+    "claim_due_messages",
+    "content_summary",
+    "do_apply_outcomes",
+    "do_enqueue_message",
+    "do_reconcile_from_status",
+    "do_requeue_unanswered",
+    "due_channel_ids",
+    "next_due_at",
+    "send_lease_name",
+]
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_TOPIC = "outbox"
+
+_PREVIEW_LENGTH = 200
+
+
+def send_lease_name(channel_id: uuid.UUID) -> str:
+    """The lease a number's send pipeline runs under: one pipeline per number at a time."""
+    return f"send:{channel_id}"
+
+
+# --- Enqueueing ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContentSummary:
+    """What the inbox shows and searches of a message, read from its Cloud API content."""
+
+    type: str
+    text: str | None
+    template_name: str | None
+    template_language: str | None
+    reply_to_wamid: str | None
+
+
+def content_summary(content: Mapping[str, Any]) -> ContentSummary:
+    """The type, searchable text and template of a message as the Cloud API shapes it.
+
+    ``content`` is the message object without the envelope, such as
+    ``{"type": "text", "text": {"body": "hi"}}``; ``context.message_id`` makes it a reply.
+    """
+    kind = content.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise ValueError("a message needs a `type`, such as {'type': 'text', 'text': {...}}")
+    if kind != "reaction" and not isinstance(content.get(kind), Mapping | list):
+        raise ValueError(f"a {kind!r} message carries its object under the key {kind!r}")
+    body: Any = content.get(kind)
+    found: str | None = None
+    template_name: str | None = None
+    template_language: str | None = None
+    if kind == "text" and isinstance(body, Mapping):
+        found = _string(body.get("body"))
+    elif kind in ("image", "video", "document") and isinstance(body, Mapping):
+        found = _string(body.get("caption")) or _string(body.get("filename"))
+    elif kind == "location" and isinstance(body, Mapping):
+        found = _string(body.get("name")) or _string(body.get("address"))
+    elif kind == "reaction" and isinstance(body, Mapping):
+        found = _string(body.get("emoji"))
+    elif kind == "interactive" and isinstance(body, Mapping):
+        inner = body.get("body")
+        found = _string(inner.get("text")) if isinstance(inner, Mapping) else None
+    elif kind == "template" and isinstance(body, Mapping):
+        template_name = _string(body.get("name"))
+        language = body.get("language")
+        template_language = _string(language.get("code")) if isinstance(language, Mapping) else None
+        found = template_name
+    elif kind == "contacts" and isinstance(body, list) and body:
+        first = body[0]
+        name = first.get("name") if isinstance(first, Mapping) else None
+        found = _string(name.get("formatted_name")) if isinstance(name, Mapping) else None
+    context = content.get("context")
+    reply_to = _string(context.get("message_id")) if isinstance(context, Mapping) else None
+    return ContentSummary(kind, found, template_name, template_language, reply_to)
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+async def do_enqueue_message(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    conversation: Conversation,
+    content: Mapping[str, Any],
+    author_type: AuthorType | str,
+    author_id: str | None = None,
+    priority: int = 0,
+    template_category: str | None = None,
+    not_before: datetime | None = None,
+    now: datetime,
+) -> Message:
+    """Write an outgoing message ``queued`` on the conversation's number; no commit.
+
+    ``content`` is the Cloud API message object without the envelope (``to``,
+    ``messaging_product`` and ``biz_opaque_callback_data`` are added when it is sent). The
+    number's send pipeline is woken when the caller commits. ``priority``: lower goes first
+    (agents' replies before campaign traffic). ``not_before`` holds the send until then.
+    Precondition: the content was validated (``check_*`` in the caller's service).
+    """
+    if conversation.workspace_id != workspace_id:
+        raise ValueError("the conversation belongs to another workspace")
+    summary = content_summary(content)
+    message = Message(
+        workspace_id=workspace_id,
+        conversation_id=conversation.id,
+        channel_id=conversation.channel_id,
+        contact_id=conversation.contact_id,
+        direction=Direction.OUTBOUND,
+        type=summary.type,
+        text=summary.text,
+        content=dict(content),
+        template_name=summary.template_name,
+        template_language=summary.template_language,
+        template_category=template_category.upper() if template_category else None,
+        author_type=str(author_type),
+        author_id=author_id,
+        reply_to_wamid=summary.reply_to_wamid,
+        status=MessageStatus.QUEUED,
+        priority=priority,
+        attempts=0,
+        next_attempt_at=max(now, not_before) if not_before is not None else now,
+        created_at=now,
+        queued_at=now,
+    )
+    session.add(message)
+    conversation.last_activity_at = now
+    if summary.text:
+        conversation.last_message_preview = summary.text[:_PREVIEW_LENGTH]
+    await session.flush()
+    await notify(session, OUTBOX_TOPIC)
+    return message
+
+
+# --- Reconciling a send whose answer was lost ---------------------------------------------
+
+
+async def do_reconcile_from_status(
+    *, session: AsyncSession, message_id: uuid.UUID | str, wamid: str, now: datetime
+) -> Message | None:
+    """Match a status webhook to our message through ``biz_opaque_callback_data``; no commit.
+
+    For the ingestion of a status whose ``wamid`` we do not know: when its
+    ``biz_opaque_callback_data`` is one of our outgoing messages that has no wamid yet (its
+    send's answer was lost, or has not arrived yet), the message takes the wamid and becomes
+    ``accepted``, so the pipeline never sends it again. The caller then applies the status
+    itself. Returns the message (also when it already had this wamid), or None when the id
+    is not ours or the message already carries another wamid.
+    """
+    try:
+        key = message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id))
+    except ValueError:
+        return None
+    message = await session.scalar(
+        select(Message).where(Message.id == key, Message.direction == Direction.OUTBOUND)
+    )
+    if message is None:
+        return None
+    if message.wamid is not None:
+        if message.wamid != wamid:
+            log.warning(
+                "message_reconcile_conflict",
+                message_id=str(message.id),
+                wamid=wamid,
+                known_wamid=message.wamid,
+            )
+            return None
+        return message
+    message.wamid = wamid
+    message.accepted_at = message.accepted_at or now
+    # Meta took it after all: whatever we concluded without its answer no longer holds.
+    message.status = MessageStatus.ACCEPTED
+    message.next_attempt_at = None
+    message.failed_at = None
+    message.error_code = None
+    message.error_title = None
+    message.error_detail = None
+    await session.flush()
+    log.info("message_reconciled", message_id=str(message.id), wamid=wamid)
+    return message
+
+
+# --- The pipeline's side -------------------------------------------------------------------
+
+
+def _due(now: datetime) -> Any:
+    return and_(
+        Message.status == MessageStatus.QUEUED,
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+    )
+
+
+async def due_channel_ids(
+    *, session: AsyncSession, now: datetime, grace: timedelta
+) -> list[uuid.UUID]:
+    """The numbers with work for a send pipeline at ``now``.
+
+    Queued messages that are due, and messages left ``sending`` without a wamid for longer
+    than ``grace`` (a lost answer, a worker that died): the number's pipeline decides their
+    fate under its lease (`do_requeue_unanswered`).
+    """
+    stale = and_(
+        Message.status == MessageStatus.SENDING,
+        Message.wamid.is_(None),
+        Message.sending_at < now - grace,
+    )
+    rows = await session.scalars(select(Message.channel_id).where(or_(_due(now), stale)).distinct())
+    return list(rows)
+
+
+async def next_due_at(*, session: AsyncSession, now: datetime) -> datetime | None:
+    """When the next queued message that is not due yet becomes due (a retry's backoff)."""
+    return await session.scalar(
+        select(func.min(Message.next_attempt_at)).where(
+            Message.status == MessageStatus.QUEUED, Message.next_attempt_at > now
+        )
+    )
+
+
+async def claim_due_messages(
+    *,
+    session: AsyncSession,
+    channel_id: uuid.UUID,
+    now: datetime,
+    limit: int,
+    lease_holder: str | None = None,
+    fencing_token: int | None = None,
+) -> list[Message]:
+    """Claim up to ``limit`` of the number's due queued messages, in (priority, seq) order.
+
+    One statement moves them to ``sending`` with ``sending_at = now`` and ``attempts + 1``,
+    so no other claim can take them. With ``lease_holder`` and ``fencing_token`` the claim
+    matches nothing once another worker has taken the number's lease (a stale pipeline
+    cannot claim). Does not commit; commit before sending anything.
+
+    The one reviewed claim, a path per database (design.md, conventions "Migrations"):
+
+    - PostgreSQL: the candidates are picked with ``FOR UPDATE SKIP LOCKED``, so concurrent
+      claimers skip each other's rows instead of waiting or taking them twice.
+    - SQLite has no row locks and no SKIP LOCKED: the transaction began with ``BEGIN
+      IMMEDIATE`` (core.db), which holds the one write lock of the database until commit,
+      so a plain ``UPDATE ... WHERE seq IN (SELECT ... LIMIT) RETURNING`` cannot interleave
+      with another claim.
+    """
+    if limit < 1:
+        return []
+    candidates: Select[Any] = (
+        select(Message.seq)
+        .where(Message.channel_id == channel_id, _due(now))
+        .order_by(Message.priority, Message.seq)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    conditions: list[Any] = [Message.seq.in_(candidates.scalar_subquery())]
+    if lease_holder is not None and fencing_token is not None:
+        conditions.append(
+            lease_is_held(
+                name=send_lease_name(channel_id), holder=lease_holder, fencing_token=fencing_token
+            )
+        )
+    statement = (
+        update(Message)
+        .where(*conditions)
+        .values(
+            status=MessageStatus.SENDING,
+            sending_at=now,
+            attempts=Message.attempts + 1,
+        )
+        .returning(Message)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = list((await session.scalars(statement)).all())
+    claimed.sort(key=lambda message: (message.priority, message.seq))
+    return claimed
+
+
+async def do_requeue_unanswered(
+    *,
+    session: AsyncSession,
+    now: datetime,
+    grace: timedelta,
+    max_attempts: int,
+    channel_id: uuid.UUID | None = None,
+    held: Collection[int] = (),
+) -> int:
+    """Release messages stuck in ``sending`` for longer than ``grace``; no commit.
+
+    A message stays ``sending`` when its send may have reached Meta but no answer came back
+    (the connection broke, the worker died). Once ``grace`` has passed without a status
+    webhook reconciling it (which sets its wamid), Meta did not take it (Meta sends the
+    ``sent`` status within seconds), so it goes back to ``queued``, or to ``failed`` once it
+    has used ``max_attempts``. Precondition: ``grace`` is longer than the Cloud API client's
+    timeout, and the caller holds the number's send lease and passes as ``held`` the
+    messages its own pipeline still has in hand (waiting for their turn, or on the wire).
+    """
+    stale_before = now - grace
+    where: list[Any] = [
+        Message.status == MessageStatus.SENDING,
+        Message.wamid.is_(None),
+        Message.sending_at < stale_before,
+    ]
+    if channel_id is not None:
+        where.append(Message.channel_id == channel_id)
+    if held:
+        where.append(Message.seq.not_in(list(held)))
+    requeued = await session.execute(
+        update(Message)
+        .where(*where, Message.attempts < max_attempts)
+        .values(status=MessageStatus.QUEUED, next_attempt_at=now)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    requeued_ids = list(requeued.scalars())
+    failed = await session.execute(
+        update(Message)
+        .where(*where, Message.attempts >= max_attempts)
+        .values(
+            status=MessageStatus.FAILED,
+            failed_at=now,
+            next_attempt_at=None,
+            error_code=None,
+            error_title="No answer from WhatsApp",
+            error_detail=(
+                f"The last of {max_attempts} attempts got no answer and no status from "
+                "WhatsApp followed, so it is not known to have been sent. Send it again if "
+                "it still matters."
+            ),
+        )
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    failed_ids = list(failed.scalars())
+    for message_id in requeued_ids:
+        log.info("message_requeued_unanswered", message_id=str(message_id))
+    for message_id in failed_ids:
+        log.warning("message_failed_unanswered", message_id=str(message_id))
+    if requeued_ids:
+        await notify(session, OUTBOX_TOPIC)
+    return len(requeued_ids) + len(failed_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """Meta answered 200: the message has its wamid."""
+
+    seq: int
+    wamid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Meta (or the way to it) failed in a way that may pass: try again at ``at``."""
+
+    seq: int
+    at: datetime
+    error_code: int | None
+    error_title: str
+    error_detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The message cannot be sent as it is: Meta refused it, or a rule said Meta would."""
+
+    seq: int
+    error_code: int | None
+    error_title: str
+    error_detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    """The send may have reached Meta, but no answer came back: it stays ``sending``.
+
+    ``sending_at`` becomes the time of this attempt, so the grace period before it may be
+    sent again runs from the attempt, not from the claim.
+    """
+
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Claimed but never sent (the worker is stopping): back to ``queued``, attempt undone."""
+
+    seq: int
+
+
+Outcome = Accepted | Retry | Failed | Released | Unanswered
+
+
+async def do_apply_outcomes(
+    *, session: AsyncSession, outcomes: Sequence[Outcome], now: datetime
+) -> list[str]:
+    """Store what became of sends; no commit. Returns the wamids newly stored.
+
+    Each write is guarded so it cannot undo a status webhook that got there first: an
+    accepted send only fills a message that has no wamid yet (ingestion may have reconciled
+    it already), and a retry or failure only touches a message still ``sending``.
+    """
+    stored: list[str] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Accepted):
+            result = await session.execute(
+                update(Message)
+                .where(Message.seq == outcome.seq, Message.wamid.is_(None))
+                .values(
+                    wamid=outcome.wamid,
+                    status=MessageStatus.ACCEPTED,
+                    accepted_at=now,
+                    next_attempt_at=None,
+                    error_code=None,
+                    error_title=None,
+                    error_detail=None,
+                )
+                .returning(Message.seq)
+                .execution_options(synchronize_session=False)
+            )
+            if result.first() is not None:
+                stored.append(outcome.wamid)
+        elif isinstance(outcome, Retry):
+            await session.execute(
+                update(Message)
+                .where(Message.seq == outcome.seq, Message.status == MessageStatus.SENDING)
+                .values(
+                    status=MessageStatus.QUEUED,
+                    next_attempt_at=outcome.at,
+                    error_code=outcome.error_code,
+                    error_title=outcome.error_title[:300],
+                    error_detail=outcome.error_detail,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        elif isinstance(outcome, Unanswered):
+            await session.execute(
+                update(Message)
+                .where(
+                    Message.seq == outcome.seq,
+                    Message.status == MessageStatus.SENDING,
+                    Message.wamid.is_(None),
+                )
+                .values(sending_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        elif isinstance(outcome, Released):
+            await session.execute(
+                update(Message)
+                .where(Message.seq == outcome.seq, Message.status == MessageStatus.SENDING)
+                .values(
+                    status=MessageStatus.QUEUED,
+                    next_attempt_at=now,
+                    attempts=case((Message.attempts > 0, Message.attempts - 1), else_=0),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        else:
+            await session.execute(
+                update(Message)
+                .where(Message.seq == outcome.seq, Message.status == MessageStatus.SENDING)
+                .values(
+                    status=MessageStatus.FAILED,
+                    failed_at=now,
+                    next_attempt_at=None,
+                    error_code=outcome.error_code,
+                    error_title=outcome.error_title[:300],
+                    error_detail=outcome.error_detail,
+                )
+                .execution_options(synchronize_session=False)
+            )
+    if any(isinstance(outcome, Retry | Released) for outcome in outcomes):
+        await notify(session, OUTBOX_TOPIC)
+    return stored
