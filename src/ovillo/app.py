@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +24,7 @@ from ovillo.core.deps import RuntimeDep
 from ovillo.core.errors import install_problem_handlers
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings, get_settings
+from ovillo.worker.runtime import Worker
 
 
 class Health(BaseModel):
@@ -44,9 +46,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None or owns_runtime
         app.state.runtime = runtime or Runtime.from_settings(settings)
+        # Embedded default: the background worker runs in this process, on the same runtime.
+        worker = Worker(app.state.runtime) if settings.worker.embedded else None
+        worker_task = asyncio.create_task(worker.run(), name="worker") if worker else None
+        app.state.worker = worker
         try:
             yield
         finally:
+            if worker is not None and worker_task is not None:
+                await worker.stop()
+                await worker_task
             if owned:
                 await app.state.runtime.aclose()
 

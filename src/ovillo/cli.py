@@ -73,7 +73,44 @@ def emulator(
     console.print(f"[bold green]Cloud API emulator[/] listening at {server.url}")
     console.print(f"  Graph API:    {server.url}/v23.0/...")
     console.print(f"  Control API:  {server.url}/_emulator (docs at {server.url}/docs)")
-    asyncio.run(server.serve())
+    server.run()
+
+
+@app.command()
+def worker(
+    migrate: bool = typer.Option(False, help="Upgrade the database schema before starting."),
+) -> None:
+    """Run the background worker: send pipelines, webhook processing, timers.
+
+    Run as many as you like against one PostgreSQL database; they share the work through
+    it. On SQLite run none beside `ovillo serve` (it runs one inside, by default).
+    """
+    from ovillo.core.runtime import Runtime
+    from ovillo.worker.runtime import Worker
+
+    settings = get_settings()
+    configure_logging(level=settings.log.level, json_output=settings.log.json_output)
+    if migrate:
+        from ovillo.migrations import upgrade
+
+        upgrade(settings)
+
+    async def run() -> None:
+        import signal
+
+        runtime = Runtime.from_settings(settings)
+        background = Worker(runtime)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # A second signal while stopping falls through to the default (kill).
+            loop.add_signal_handler(signum, lambda: asyncio.ensure_future(background.stop()))
+        console.print(f"[bold green]Ovillo worker[/] {background.holder} started")
+        try:
+            await background.run()
+        finally:
+            await runtime.aclose()
+
+    asyncio.run(run())
 
 
 @db_app.command("upgrade")
