@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from ovillo import __version__
+from ovillo import __version__, demo
 from ovillo.accounts.api import router as accounts_router
 from ovillo.channels.api import router as channels_router
 from ovillo.channels.webhooks import router as webhooks_router
@@ -46,6 +46,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None or owns_runtime
         app.state.runtime = runtime or Runtime.from_settings(settings)
+        # `make run`: a demo workspace and number on the embedded emulator, before the worker
+        # starts, so it finds the demo number as connected on this run (ovillo.demo).
+        app.state.demo = (
+            await demo.start_demo(app.state.runtime)
+            if settings.demo and app.state.runtime.emulator_url is not None
+            else None
+        )
         # Embedded default: the background worker runs in this process, on the same runtime.
         worker = Worker(app.state.runtime) if settings.worker.embedded else None
         worker_task = asyncio.create_task(worker.run(), name="worker") if worker else None

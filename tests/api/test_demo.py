@@ -1,0 +1,224 @@
+"""The demo `make run` starts: workspace, owner, API key, number and customers who write in."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ovillo import demo
+from ovillo.accounts.models import ApiKey, Role, User, Workspace
+from ovillo.channels.models import Channel
+from ovillo.core.clock import ControllableClock, wait_for
+from ovillo.core.crypto import verify_password
+from ovillo.core.db import create_engine, create_sessionmaker
+from ovillo.core.settings import Settings
+from ovillo.emulator.emulator import EmulatorConfig
+from ovillo.inbox.models import Conversation, Direction, Message
+from ovillo.server import PlatformServer, serve_in_thread
+from tests.factories import auth
+
+
+@pytest.fixture
+def demo_settings(platform_settings: Settings) -> Settings:
+    return platform_settings.model_copy(update={"demo": True})
+
+
+@contextmanager
+def demo_platform(settings: Settings) -> Iterator[PlatformServer]:
+    """A platform as `make run` starts it; each call brings a new, empty emulator."""
+    server = PlatformServer(
+        settings, clock=ControllableClock(), emulator_config=EmulatorConfig(seed=7)
+    )
+    with serve_in_thread(server) as running:
+        yield running
+
+
+def access_of(platform: PlatformServer) -> demo.DemoAccess:
+    """What the platform showed on start."""
+    app = platform.server.config.app
+    assert isinstance(app, FastAPI)
+    access = app.state.demo
+    assert isinstance(access, demo.DemoAccess), "the demo was not set up"
+    return access
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[AsyncSession]:
+    engine = create_engine(settings.db)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+async def count(session: AsyncSession, model: Any, *where: Any) -> int:
+    total = await session.scalar(select(func.count()).select_from(model).where(*where))
+    return int(total or 0)
+
+
+async def list_numbers(platform: PlatformServer, api_key: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(base_url=platform.url, timeout=15) as http:
+        response = await http.get("/api/v1/numbers", headers=auth(api_key))
+    assert response.status_code == 200, response.text
+    numbers: list[dict[str, Any]] = response.json()["data"]
+    return numbers
+
+
+def emulator_url(platform: PlatformServer) -> str:
+    assert platform.emulator is not None
+    return platform.emulator.url
+
+
+async def emulator_has_number(platform: PlatformServer, access: demo.DemoAccess) -> bool:
+    """Whether this run's emulator knows the number and its first demo customer."""
+    async with httpx.AsyncClient(base_url=emulator_url(platform), timeout=15) as emulator:
+        customer = await emulator.get(f"/_emulator/customers/{access.customers[0].wa_id}")
+        written = await emulator.post(
+            f"/_emulator/customers/{access.customers[0].wa_id}/messages",
+            json={"phone_number_id": access.phone_number_id, "type": "text",
+                  "text": {"body": "Still open?"}},
+        )  # fmt: skip
+    return customer.status_code == 200 and written.status_code == 201
+
+
+async def test_the_demo_exists_after_start(demo_settings: Settings) -> None:
+    with demo_platform(demo_settings) as platform:
+        access = access_of(platform)
+        numbers = await list_numbers(platform, access.api_key)
+        assert await emulator_has_number(platform, access)
+
+    assert [(n["id"], n["phone_number_id"]) for n in numbers] == [
+        (str(access.channel_id), access.phone_number_id)
+    ]
+    assert numbers[0]["display_phone_number"] == demo.DISPLAY_PHONE_NUMBER
+    assert numbers[0]["graph_api_url"] == emulator_url(platform)
+    assert len(access.customers) == demo.CUSTOMER_COUNT
+    assert access.number_created
+    async with database(demo_settings) as session:
+        workspace = await session.get(Workspace, access.workspace_id)
+        owner = await session.scalar(select(User).where(User.email == demo.OWNER_EMAIL))
+    assert workspace is not None
+    assert workspace.name == demo.WORKSPACE_NAME
+    assert owner is not None
+    assert owner.workspace_id == workspace.id
+    assert owner.role == Role.OWNER
+    assert verify_password(owner.password_hash, access.owner_password)
+    assert owner.password_hash != access.owner_password
+
+
+async def test_the_credentials_file_keeps_what_is_shown_for_this_user_only(
+    demo_settings: Settings,
+) -> None:
+    with demo_platform(demo_settings) as platform:
+        access = access_of(platform)
+
+    path = demo.credentials_path(demo_settings.data_dir)
+    assert access.credentials_path == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert demo.read_credentials(path) == demo.DemoCredentials(
+        owner_password=access.owner_password, api_key=access.api_key
+    )
+    shown = "\n".join(demo.instructions(access, base_url=platform.url))
+    for needed in (access.owner_email, access.owner_password, access.api_key, platform.url):
+        assert needed in shown
+
+
+async def test_a_second_start_reuses_the_workspace_and_reconnects_the_number(
+    demo_settings: Settings,
+) -> None:
+    with demo_platform(demo_settings) as first_run:
+        first = access_of(first_run)
+    with demo_platform(demo_settings) as second_run:
+        second = access_of(second_run)
+        numbers = await list_numbers(second_run, second.api_key)
+        assert await emulator_has_number(second_run, second)
+
+    assert second.workspace_id == first.workspace_id
+    assert (second.owner_password, second.api_key) == (first.owner_password, first.api_key)
+    # The new emulator forgot the number: it was made again, on the same channel row.
+    assert second.channel_id == first.channel_id
+    assert second.phone_number_id != first.phone_number_id
+    assert second.number_created
+    assert [n["phone_number_id"] for n in numbers] == [second.phone_number_id]
+    assert numbers[0]["graph_api_url"] == emulator_url(second_run) != emulator_url(first_run)
+    async with database(demo_settings) as session:
+        assert await count(session, Workspace, Workspace.name == demo.WORKSPACE_NAME) == 1
+        assert await count(session, User, User.email == demo.OWNER_EMAIL) == 1
+        assert await count(session, ApiKey, ApiKey.workspace_id == first.workspace_id) == 1
+        assert await count(session, Channel) == 1
+
+
+async def test_a_lost_credentials_file_gets_a_new_password_and_key(
+    demo_settings: Settings,
+) -> None:
+    with demo_platform(demo_settings) as first_run:
+        first = access_of(first_run)
+    demo.credentials_path(demo_settings.data_dir).unlink()
+    with demo_platform(demo_settings) as second_run:
+        second = access_of(second_run)
+        numbers = await list_numbers(second_run, second.api_key)
+
+    assert second.workspace_id == first.workspace_id
+    assert second.owner_password != first.owner_password
+    assert second.api_key != first.api_key
+    assert [n["id"] for n in numbers] == [str(first.channel_id)]
+    assert demo.read_credentials(second.credentials_path) == demo.DemoCredentials(
+        owner_password=second.owner_password, api_key=second.api_key
+    )
+    async with database(demo_settings) as session:
+        owner = await session.scalar(select(User).where(User.email == demo.OWNER_EMAIL))
+    assert owner is not None
+    assert verify_password(owner.password_hash, second.owner_password)
+    assert not verify_password(owner.password_hash, first.owner_password)
+
+
+async def test_the_printed_api_key_lists_the_demo_number(demo_settings: Settings) -> None:
+    with demo_platform(demo_settings) as platform:
+        access = access_of(platform)
+        async with httpx.AsyncClient(base_url=platform.url, timeout=15) as http:
+            allowed = await http.get("/api/v1/numbers", headers=auth(access.api_key))
+            refused = await http.get("/api/v1/numbers", headers=auth(access.api_key + "x"))
+    assert allowed.status_code == 200
+    assert [n["phone_number_id"] for n in allowed.json()["data"]] == [access.phone_number_id]
+    assert refused.status_code == 401
+
+
+async def test_simulated_customers_write_into_the_platforms_conversations(
+    demo_settings: Settings,
+) -> None:
+    with demo_platform(demo_settings) as platform:
+        access = access_of(platform)
+        async with httpx.AsyncClient(base_url=emulator_url(platform), timeout=15) as emulator:
+            # Their openers are spread over the first minutes: bring them all forward.
+            response = await emulator.post("/_emulator/clock/advance", json={"seconds": 600})
+            assert response.status_code == 200, response.text
+
+        async with database(demo_settings) as session:
+
+            async def all_wrote_in() -> bool:
+                session.expire_all()
+                conversations = await count(
+                    session,
+                    Conversation,
+                    Conversation.workspace_id == access.workspace_id,
+                    Conversation.channel_id == access.channel_id,
+                )
+                inbound = await count(
+                    session,
+                    Message,
+                    Message.workspace_id == access.workspace_id,
+                    Message.direction == Direction.INBOUND,
+                )
+                await session.rollback()
+                return conversations == inbound == len(access.customers)
+
+            await wait_for(all_wrote_in, within=30, what="every demo customer's first message")
