@@ -25,12 +25,15 @@ in a ``failed`` status (131047, 131026, 131050) must reach ``on_message_status``
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
 import pathlib
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,7 +56,8 @@ from pywa.types import (
 )
 from pywa.types import templates as t
 
-from ovillo.emulator.server import EmulatorServer
+from ovillo.emulator.emulator import Emulator, EmulatorConfig
+from ovillo.emulator.server import EmulatorServer, serve_in_thread
 
 GRAPH_VERSION = "23.0"
 APP_SECRET = "pywa-app-secret"
@@ -266,16 +270,17 @@ def _free_socket() -> socket.socket:
     return sock
 
 
-@pytest.fixture
-def bot(
-    emulator_server: EmulatorServer, control: Control, session: httpx.Client
+@contextmanager
+def run_pywa_bot(
+    emulator: EmulatorServer, control: Control, session: httpx.Client
 ) -> Iterator[PywaBot]:
+    """pywa's webhook on a real port, for a new number whose callback and secret are pywa's."""
     sock = _free_socket()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/webhook"
     account = control.create_account(webhook_url=url, app_secret=APP_SECRET)
     app = FastAPI()
     wa = pywa_client(
-        emulator_server,
+        emulator,
         account,
         session,
         server=app,
@@ -316,6 +321,14 @@ def bot(
         thread.join(timeout=10)
         sock.close()
         pywa_logger.removeHandler(problems)
+
+
+@pytest.fixture
+def bot(
+    emulator_server: EmulatorServer, control: Control, session: httpx.Client
+) -> Iterator[PywaBot]:
+    with run_pywa_bot(emulator_server, control, session) as running:
+        yield running
 
 
 # --- pywa as a client: sending ----------------------------------------------------------
@@ -529,8 +542,6 @@ def test_upload_get_url_and_download_media(wa: WhatsApp, tmp_path: pathlib.Path)
     assert url.id == media.id
     assert url.mime_type == "image/png"
     assert url.file_size == len(PNG_1X1)
-    import hashlib
-
     assert url.sha256 == hashlib.sha256(PNG_1X1).hexdigest()
     assert wa.get_media_bytes(url=url.url) == PNG_1X1
     path = wa.download_media(url=url.url, path=tmp_path, filename="dot.png")
@@ -689,6 +700,29 @@ def test_customer_message_reaches_on_message(bot: PywaBot, control: Control) -> 
     assert bot.problems.messages() == []
 
 
+def test_customer_image_reaches_on_message_and_downloads(bot: PywaBot, control: Control) -> None:
+    control.customer_writes(
+        CUSTOMER,
+        bot.account,
+        type="image",
+        image={
+            "data_base64": base64.b64encode(PNG_1X1).decode(),
+            "mime_type": "image/png",
+            "caption": "My receipt",
+        },
+    )
+    wait_until(lambda: bool(bot.messages), what=f"on_message; {bot.problems.messages()}")
+    message = bot.messages[0]
+    assert message.has_media
+    assert message.image is not None
+    assert message.caption == "My receipt"
+    assert message.image.mime_type == "image/png"
+    # pywa resolves the webhook's media id through the Graph API, then downloads with the
+    # token: the same two hops as against Meta.
+    assert message.get_media_bytes() == PNG_1X1
+    assert bot.problems.messages() == []
+
+
 def test_business_send_reaches_on_message_status_sent_delivered_read(
     bot: PywaBot, control: Control
 ) -> None:
@@ -815,6 +849,44 @@ def test_marketing_opt_out_fails_as_user_stopped_marketing(bot: PywaBot, control
     failed = bot.wait_for_status(sent.id, MessageStatusType.FAILED)
     assert isinstance(failed.error, errors.UserStoppedMarketingMessages)
     assert failed.error.code == 131050
+
+
+def test_marketing_frequency_cap_fails_as_healthy_ecosystem_engagement(
+    session: httpx.Client,
+) -> None:
+    # The per-user cap on marketing from all businesses is an emulator setting (off by
+    # default): with a cap of one a day, the second promo to the same person is withheld.
+    capped = Emulator(config=EmulatorConfig(seed=3, marketing_frequency_cap_per_day=1))
+    with serve_in_thread(capped) as server:
+        control = Control(server.url)
+        try:
+            with run_pywa_bot(server, control, session) as bot:
+                promo = t.Template(
+                    name="weekly_promo",
+                    category=t.TemplateCategory.MARKETING,
+                    language=t.TemplateLanguage.ENGLISH_US,
+                    parameter_format=t.ParamFormat.POSITIONAL,
+                    components=[t.BodyText("This week: {{1}} off!", "10%")],
+                )
+                created = bot.wa.create_template(template=promo)
+                control.review_template(created.id, "APPROVED")
+                sends = [
+                    bot.wa.send_template(
+                        to=CUSTOMER,
+                        name="weekly_promo",
+                        language=t.TemplateLanguage.ENGLISH_US,
+                        params=[t.BodyText.params(off)],
+                    )
+                    for off in ("10%", "20%")
+                ]
+                bot.wait_for_status(sends[0].id, MessageStatusType.SENT)
+                failed = bot.wait_for_status(sends[1].id, MessageStatusType.FAILED)
+                assert isinstance(
+                    failed.error, errors.MessageUndeliverableDueToHealthyEcosystemEngagement
+                )
+                assert failed.error.code == 131049
+        finally:
+            control.close()
 
 
 def test_pywa_rejects_webhooks_signed_with_another_secret(
