@@ -277,7 +277,9 @@ async def _ensure_number(
     channels = await channels_service.list_channels(
         session=session, workspace_id=workspace_id, include_disconnected=True
     )
-    channel = channels[0] if channels else None
+    # Found by its fictional display number: a real number someone connected to the demo
+    # workspace is theirs, never pointed at the emulator.
+    channel = next((c for c in channels if c.display_phone_number == DISPLAY_PHONE_NUMBER), None)
     if channel is not None and await _emulator_knows(runtime, channel):
         return channel, False
     number = await _create_emulator_number(emulator, webhook_url=webhook_url)

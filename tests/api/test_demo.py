@@ -23,7 +23,7 @@ from ovillo.core.settings import Settings
 from ovillo.emulator.emulator import EmulatorConfig
 from ovillo.inbox.models import Conversation, Direction, Message
 from ovillo.server import PlatformServer, serve_in_thread
-from tests.factories import auth
+from tests.factories import auth, connect_emulator_channel
 
 
 @pytest.fixture
@@ -155,6 +155,34 @@ async def test_a_second_start_reuses_the_workspace_and_reconnects_the_number(
         assert await count(session, User, User.email == demo.OWNER_EMAIL) == 1
         assert await count(session, ApiKey, ApiKey.workspace_id == first.workspace_id) == 1
         assert await count(session, Channel) == 1
+
+
+async def test_a_restart_reconnects_a_disconnected_demo_number_and_leaves_others_alone(
+    demo_settings: Settings,
+) -> None:
+    with demo_platform(demo_settings) as first_run:
+        first = access_of(first_run)
+        async with (
+            httpx.AsyncClient(base_url=first_run.url, timeout=15) as http,
+            httpx.AsyncClient(base_url=emulator_url(first_run), timeout=15) as emulator,
+        ):
+            own = await connect_emulator_channel(http, emulator, first.api_key)
+            gone = await http.delete(
+                f"/api/v1/numbers/{first.channel_id}", headers=auth(first.api_key)
+            )
+            assert gone.status_code == 204, gone.text
+    with demo_platform(demo_settings) as second_run:
+        second = access_of(second_run)
+        numbers = await list_numbers(second_run, second.api_key)
+
+    assert second.channel_id == first.channel_id
+    by_id = {n["id"]: n for n in numbers}
+    assert by_id[str(second.channel_id)]["phone_number_id"] == second.phone_number_id
+    assert by_id[str(second.channel_id)]["graph_api_url"] == emulator_url(second_run)
+    # Someone's own number in the demo workspace is theirs: never re-pointed.
+    assert by_id[own["id"]]["phone_number_id"] == own["phone_number_id"]
+    assert by_id[own["id"]]["graph_api_url"] == emulator_url(first_run)
+    assert len(numbers) == 2
 
 
 async def test_a_lost_credentials_file_gets_a_new_password_and_key(
