@@ -93,6 +93,7 @@ class DemoAccess:
     phone_number_id: str
     display_phone_number: str
     credentials_path: Path
+    emulator_url: str
     # Whether the number was (re)created in the emulator on this start (customers added).
     number_created: bool
     customers: tuple[DemoCustomer, ...]
@@ -199,6 +200,7 @@ async def ensure_demo(runtime: Runtime) -> DemoAccess:
         phone_number_id=channel.phone_number_id,
         display_phone_number=channel.display_phone_number,
         credentials_path=path,
+        emulator_url=emulator_url,
         number_created=created,
         customers=customers,
     )
@@ -404,24 +406,34 @@ def announce(access: DemoAccess, *, base_url: str, console: Console | None = Non
 def instructions(access: DemoAccess, *, base_url: str) -> list[str]:
     """Lines that tell a person how to use the demo (plain text, for a terminal)."""
     base = base_url.rstrip("/")
+    emulator = access.emulator_url.rstrip("/")
     bearer = shlex.quote(f"Authorization: Bearer {access.api_key}")
-    to = access.customers[0].wa_id if access.customers else "<wa_id of a customer>"
-    message = json.dumps(
-        {"to": to, "phone_number_id": access.phone_number_id, "type": "text",
-         "text": {"body": "Hello from Ovillo!"}}
+    json_body = shlex.quote("Content-Type: application/json")
+    first = access.customers[0] if access.customers else None
+    wa_id = first.wa_id if first is not None else "<wa_id of a customer>"
+    reply = json.dumps(
+        {"to": wa_id, "number_id": str(access.channel_id), "type": "text",
+         "text": {"body": "Hello from Ovillo! How can we help?"}}
     )  # fmt: skip
+    write_in = json.dumps(
+        {"phone_number_id": access.phone_number_id, "type": "text",
+         "text": {"body": "Hi! Is the shop open today?"}}
+    )  # fmt: skip
+    who = f"{first.name} ({first.wa_id})" if first is not None else "a customer"
     return [
-        f'Demo workspace "{WORKSPACE_NAME}" with number {access.display_phone_number} '
-        f"(phone_number_id {access.phone_number_id})",
-        f"  Try it:    {base}/docs  (Authorize with the API key)",
-        f"  Owner:     {access.owner_email}  password: {access.owner_password}",
+        f'Demo workspace "{WORKSPACE_NAME}": number {access.display_phone_number}, '
+        f"{len(access.customers)} simulated customers writing in over the next minutes",
+        f"  Docs:      {base}/docs  (Authorize with the API key)",
+        f"  Owner:     {access.owner_email}  password {access.owner_password}",
         f"  API key:   {access.api_key}",
-        f"  Customers: {len(access.customers)} simulated customers write in over the next "
-        "minutes (their first message opens the 24-hour window)",
         f"  (kept in {access.credentials_path}, shown again on every start)",
         "  List conversations:",
         f"    curl -s {base}/api/v1/conversations -H {bearer}",
-        "  Send a message:",
-        f"    curl -s -X POST {base}/api/v1/messages -H {bearer} "
-        f"-H 'Content-Type: application/json' -d {shlex.quote(message)}",
+        f"  Answer {who} once they have written (about 15 s after start; their message opens "
+        "the 24-hour window):",
+        f"    curl -s -X POST {base}/api/v1/messages -H {bearer} -H {json_body} "
+        f"-d {shlex.quote(reply)}",
+        "  Write in as that customer (the emulator plays WhatsApp):",
+        f"    curl -s -X POST {emulator}/_emulator/customers/{wa_id}/messages -H {json_body} "
+        f"-d {shlex.quote(write_in)}",
     ]

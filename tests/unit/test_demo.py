@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import stat
 import uuid
@@ -22,6 +23,7 @@ def an_access(**changes: object) -> demo.DemoAccess:
         "phone_number_id": "106540352242922",
         "display_phone_number": demo.DISPLAY_PHONE_NUMBER,
         "credentials_path": Path("var") / demo.CREDENTIALS_FILE,
+        "emulator_url": "http://127.0.0.1:8081",
         "number_created": True,
         "customers": (demo.DemoCustomer(wa_id="15550001111", name="Ana"),),
     }
@@ -66,23 +68,41 @@ def test_missing_or_broken_credentials_read_as_none(tmp_path: Path, content: str
     assert demo.read_credentials(path) is None
 
 
+def curl_lines(lines: list[str]) -> list[list[str]]:
+    """The shown curl commands, split as a shell would."""
+    return [shlex.split(line) for line in lines if line.strip().startswith("curl ")]
+
+
+def body_of(curl: list[str]) -> dict[str, object]:
+    body: dict[str, object] = json.loads(curl[curl.index("-d") + 1])
+    return body
+
+
 def test_instructions_show_the_login_the_key_and_runnable_curl_lines() -> None:
     access = an_access(api_key="ovk_it's-quoted")
     lines = demo.instructions(access, base_url="http://127.0.0.1:8000/")
     text = "\n".join(lines)
     assert "http://127.0.0.1:8000/docs" in text
-    assert f"{demo.OWNER_EMAIL}  password: Pa55-word_x" in text
-    curls = [shlex.split(line) for line in lines if line.strip().startswith("curl ")]
-    assert len(curls) == 2
-    for curl in curls:
-        assert "Authorization: Bearer ovk_it's-quoted" in curl
-    listing, sending = curls
-    assert "http://127.0.0.1:8000/api/v1/conversations" in listing
-    assert "http://127.0.0.1:8000/api/v1/messages" in sending
-    assert '"to": "15550001111"' in sending[sending.index("-d") + 1]
+    assert f"{demo.OWNER_EMAIL}  password Pa55-word_x" in text
+    listing, answering, writing_in = curl_lines(lines)
+    assert listing[-3:] == [
+        "http://127.0.0.1:8000/api/v1/conversations",
+        "-H",
+        "Authorization: Bearer ovk_it's-quoted",
+    ]
+    assert "http://127.0.0.1:8000/api/v1/messages" in answering
+    assert "Authorization: Bearer ovk_it's-quoted" in answering
+    assert body_of(answering) == {
+        "to": "15550001111",
+        "number_id": str(access.channel_id),
+        "type": "text",
+        "text": {"body": "Hello from Ovillo! How can we help?"},
+    }
+    assert "http://127.0.0.1:8081/_emulator/customers/15550001111/messages" in writing_in
+    assert body_of(writing_in)["phone_number_id"] == access.phone_number_id
 
 
 def test_instructions_without_customers_say_where_a_recipient_goes() -> None:
     lines = demo.instructions(an_access(customers=()), base_url="http://h:1")
-    sending = shlex.split(lines[-1])
-    assert '"to": "<wa_id of a customer>"' in sending[sending.index("-d") + 1]
+    _, answering, _ = curl_lines(lines)
+    assert body_of(answering)["to"] == "<wa_id of a customer>"
