@@ -24,6 +24,7 @@ from ovillo.core.deps import RuntimeDep
 from ovillo.core.errors import install_problem_handlers
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings, get_settings
+from ovillo.inbox.api import router as inbox_router
 from ovillo.worker.runtime import Worker
 
 
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(channels_router, prefix="/api/v1")
     app.include_router(webhooks_router)
     app.include_router(contacts_router, prefix="/api/v1")
+    app.include_router(inbox_router, prefix="/api/v1")
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(runtime: RuntimeDep) -> Health:
