@@ -398,7 +398,7 @@ def announce(access: DemoAccess, *, base_url: str, console: Console | None = Non
     """Show ``instructions`` on the terminal (stderr, beside the server's other lines)."""
     out = console or Console(stderr=True, highlight=False)
     lines = instructions(access, base_url=base_url)
-    out.print(Text(lines[0], style="bold green"))
+    out.print(Text(lines[0], style="bold green"), soft_wrap=True)
     for line in lines[1:]:
         out.print(Text(line), soft_wrap=True)
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shlex
 import stat
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -250,3 +255,111 @@ async def test_simulated_customers_write_into_the_platforms_conversations(
                 return conversations == inbound == len(access.customers)
 
             await wait_for(all_wrote_in, within=30, what="every demo customer's first message")
+
+
+def shown_curls(access: demo.DemoAccess, base_url: str) -> list[list[str]]:
+    """The curl commands shown on start, split as a shell would."""
+    lines = demo.instructions(access, base_url=base_url)
+    return [shlex.split(line) for line in lines if line.strip().startswith("curl ")]
+
+
+async def run_curl(curl: list[str]) -> httpx.Response:
+    """Do what a shown ``curl -s [-X M] URL [-H h]... [-d body]`` line does."""
+    method, url, headers, body = "GET", "", {}, None
+    words = iter(curl[1:])
+    for word in words:
+        if word == "-X":
+            method = next(words)
+        elif word == "-H":
+            name, _, value = next(words).partition(": ")
+            headers[name] = value
+        elif word == "-d":
+            body = next(words)
+        elif not word.startswith("-"):
+            url = word
+    async with httpx.AsyncClient(timeout=15) as client:
+        return await client.request(method, url, headers=headers, content=body)
+
+
+async def test_the_shown_curl_lines_list_answer_and_write_in(demo_settings: Settings) -> None:
+    with demo_platform(demo_settings) as platform:
+        access = access_of(platform)
+        listing, answering, writing_in = shown_curls(access, platform.url)
+        customer = access.customers[0].wa_id
+
+        async def conversations() -> list[dict[str, Any]]:
+            response = await run_curl(listing)
+            assert response.status_code == 200, response.text
+            found: list[dict[str, Any]] = response.json()["data"]
+            return found
+
+        async def customer_wrote_in() -> bool:
+            return any(c["contact"]["wa_id"] == customer for c in await conversations())
+
+        # The first customer writes 15 s after start on the shared clock: bring it forward.
+        async with httpx.AsyncClient(base_url=emulator_url(platform), timeout=15) as emulator:
+            advanced = await emulator.post("/_emulator/clock/advance", json={"seconds": 20})
+            assert advanced.status_code == 200, advanced.text
+        await wait_for(customer_wrote_in, within=30, what="the first customer's conversation")
+
+        answered = await run_curl(answering)
+        assert answered.status_code == 202, answered.text
+        message_id = answered.json()["id"]
+        assert answered.json()["warnings"] == []
+
+        async def delivered() -> bool:
+            async with httpx.AsyncClient(base_url=platform.url, timeout=15) as http:
+                response = await http.get(
+                    f"/api/v1/messages/{message_id}", headers=auth(access.api_key)
+                )
+            status: str = response.json()["status"]
+            return status in {"sent", "delivered", "read"}
+
+        await wait_for(delivered, within=30, what="the answer to reach WhatsApp")
+
+        written = await run_curl(writing_in)
+        assert written.status_code == 201, written.text
+
+        async def second_message_arrived() -> bool:
+            thread = next(c for c in await conversations() if c["contact"]["wa_id"] == customer)
+            preview: str | None = thread["last_message_preview"]
+            return preview == "Hi! Is the shop open today?"
+
+        await wait_for(second_message_arrived, within=30, what="the customer's second message")
+
+
+async def test_ovillo_serve_prints_a_login_and_key_that_work(tmp_path: Path) -> None:
+    """`make run` as a new user meets it: the printed key lists the demo number."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OVILLO_")}
+    env.update(OVILLO_EMULATOR__PORT="0", OVILLO_LOG__JSON_OUTPUT="true")
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ovillo.cli", "serve", "--port", "0",
+        cwd=tmp_path, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert serve.stderr is not None
+    shown: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(60):
+            while "API key" not in shown:
+                line = (await serve.stderr.readline()).decode()
+                assert line, "ovillo serve exited before showing the demo"
+                label, _, value = line.strip().partition(":")
+                if label in {"Docs", "Owner", "API key"}:
+                    shown[label] = value.split()[0]
+        async with httpx.AsyncClient(timeout=15) as http:
+            docs = await http.get(shown["Docs"])
+            base_url = shown["Docs"].removesuffix("/docs")
+            numbers = await http.get(f"{base_url}/api/v1/numbers", headers=auth(shown["API key"]))
+    finally:
+        serve.terminate()
+        await serve.wait()
+    assert docs.status_code == 200
+    assert numbers.status_code == 200, numbers.text
+    assert [n["display_phone_number"] for n in numbers.json()["data"]] == [
+        demo.DISPLAY_PHONE_NUMBER
+    ]
+    assert shown["Owner"] == demo.OWNER_EMAIL
+    kept = demo.read_credentials(tmp_path / "var" / demo.CREDENTIALS_FILE)
+    assert kept is not None
+    assert kept.api_key == shown["API key"]
