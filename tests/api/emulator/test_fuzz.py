@@ -723,6 +723,11 @@ def test_deeply_nested_json(world: World, depth: int, where: str) -> None:
         b'{"messaging_product":"whatsapp","to":"15550200000","type":"text","text":{"body":"\xff"}}',
         b'{"messaging_product":"whatsapp","messaging_product":"x","to":"1"}',
         b'{"to":"' + b"9" * 5000 + b'","messaging_product":"whatsapp","type":"text"}',
+        # Found by the mutation fuzz: a non-string interactive type is unhashable.
+        b'{"messaging_product":"whatsapp","to":"15550200000","type":"interactive",'
+        b'"interactive":{"type":["button"],"body":{"text":"x"}}}',
+        b'{"messaging_product":"whatsapp","to":"15550200000","type":"interactive",'
+        b'"interactive":{"type":{"a":1},"body":{"text":"x"}}}',
         b"\xef\xbb\xbf{}",
         b"\x00",
         b"{" * 3,
