@@ -285,8 +285,9 @@ async def claim_due_messages(
 
     The one reviewed claim, a path per database (design.md, conventions "Migrations"):
 
-    - PostgreSQL: the candidates are picked with ``FOR UPDATE SKIP LOCKED``, so concurrent
-      claimers skip each other's rows instead of waiting or taking them twice.
+    - PostgreSQL: ``WITH c AS MATERIALIZED (SELECT seq ... LIMIT n FOR UPDATE SKIP LOCKED)
+      UPDATE message ... FROM c``: concurrent claimers skip each other's rows instead of
+      waiting or taking them twice, and the candidates are picked once (see below).
     - SQLite has no row locks and no SKIP LOCKED: the transaction began with ``BEGIN
       IMMEDIATE`` (core.db), which holds the one write lock of the database until commit,
       so a plain ``UPDATE ... WHERE seq IN (SELECT ... LIMIT) RETURNING`` cannot interleave
@@ -300,9 +301,19 @@ async def claim_due_messages(
         .order_by(Message.priority, Message.seq)
         .limit(limit)
     )
+    conditions: list[Any] = [Message.status == MessageStatus.QUEUED]
     if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    conditions: list[Any] = [Message.seq.in_(candidates.scalar_subquery())]
+        # A materialized CTE runs the locking SELECT exactly once. As a plain subquery
+        # PostgreSQL may rescan it while updating, and a rescan skips the rows this very
+        # statement has just updated and takes the next ones: more than ``limit`` rows.
+        picked = (
+            candidates.with_for_update(skip_locked=True)
+            .cte("claim_candidates")
+            .prefix_with("MATERIALIZED")
+        )
+        conditions.append(Message.seq == picked.c.seq)
+    else:
+        conditions.append(Message.seq.in_(candidates.scalar_subquery()))
     if lease_holder is not None and fencing_token is not None:
         conditions.append(
             lease_is_held(
