@@ -140,6 +140,7 @@ class Outbox:
         *contents: dict[str, Any],
         priority: int = 0,
         template_category: str | None = None,
+        not_before: datetime | None = None,
     ) -> list[uuid.UUID]:
         """Queue messages as a service does: outbox + one commit."""
         assert self.workspace_id is not None
@@ -156,6 +157,7 @@ class Outbox:
                     author_type=AuthorType.API,
                     priority=priority,
                     template_category=template_category,
+                    not_before=not_before,
                     now=self.now(),
                 )
                 ids.append(message.id)
