@@ -14,7 +14,9 @@
 4. append the raw body to ``webhook_event`` (``INSERT ... ON CONFLICT (body_sha256) DO
    NOTHING``: Meta delivers at least once and redelivers the same bytes, so a duplicate POST
    is answered 200 and stored once), wake the ingestion worker in the same transaction, and
-   commit. Only then answer 200: an event Meta saw accepted is on disk.
+   commit. Only then answer 200: an event Meta saw accepted is on disk. Concurrent POSTs
+   share their INSERT and commit (``EventLogWriter``, a group commit): one commit answers
+   every POST that arrived while the previous one was being written.
 
 The channel lookup and the decrypted app secret are cached per process for
 ``CHANNEL_CACHE_SECONDS`` (unknown numbers for ``UNKNOWN_CHANNEL_CACHE_SECONDS``), so a
@@ -29,12 +31,14 @@ The log is applied later, by the worker, in ``ovillo.inbox.ingest.apply_pending_
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -243,6 +247,7 @@ class WebhookReceiver:
     def __init__(self, runtime: Runtime) -> None:
         self.channels = ChannelDirectory(runtime)
         self.counters = WebhookCounters()
+        self.log = EventLogWriter(runtime)
 
 
 _receivers: dict[int, WebhookReceiver] = {}
@@ -277,40 +282,147 @@ def body_sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-async def do_append_event(
-    *,
-    session: AsyncSession,
-    body: bytes,
-    workspace_id: uuid.UUID,
-    phone_number_id: str,
-    now: datetime,
-) -> int | None:
-    """Append a verified webhook body to the log; its id, or None if the same body is there.
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A verified webhook body, about to join the log."""
+
+    body: bytes
+    body_sha256: str
+    workspace_id: uuid.UUID
+    phone_number_id: str
+    received_at: datetime
+
+
+async def do_append_events(*, session: AsyncSession, events: Sequence[NewEvent]) -> set[str]:
+    """Append verified webhook bodies to the log in one INSERT; the ``body_sha256`` of the
+    ones stored (a body already there is skipped: Meta redelivers the same bytes).
 
     Does not commit; wakes the ingestion worker when the caller's transaction commits.
     """
+    unique = list({event.body_sha256: event for event in events}.values())
+    if not unique:
+        return set()
     dialect = session.get_bind().dialect.name
     insert: Any = postgresql_insert if dialect == "postgresql" else sqlite_insert
     table = WebhookEvent.__table__
     statement = (
         insert(table)
-        .values(
-            received_at=now,
-            workspace_id=workspace_id,
-            phone_number_id=phone_number_id,
-            body=body,
-            body_sha256=body_sha256(body),
-            state=WebhookEventState.PENDING,
-            attempts=0,
-            summary={},
-        )
         .on_conflict_do_nothing(index_elements=[table.c.body_sha256])
-        .returning(table.c.id)
+        .returning(table.c.body_sha256)
     )
-    event_id = (await session.execute(statement)).scalar_one_or_none()
-    if event_id is not None:
+    rows = [
+        {
+            "received_at": event.received_at,
+            "workspace_id": event.workspace_id,
+            "phone_number_id": event.phone_number_id,
+            "body": event.body,
+            "body_sha256": event.body_sha256,
+            "state": WebhookEventState.PENDING.value,
+            "attempts": 0,
+            "summary": {},
+        }
+        for event in unique
+    ]
+    # One statement whatever the batch size (SQLAlchemy's "insertmanyvalues"), so its
+    # compiled form is cached.
+    stored = set((await session.scalars(statement, rows)).all())
+    if stored:
         await notify(session, INGEST_TOPIC)
-    return None if event_id is None else int(event_id)
+    return stored
+
+
+_write_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def sqlite_write_gate(runtime: Runtime) -> contextlib.AbstractAsyncContextManager[Any]:
+    """A fair (first come, first served) turn at SQLite's one write lock, per process.
+
+    SQLite lets one transaction write at a time, and a writer that finds the lock taken
+    polls it with growing sleeps: against a worker that commits back to back, the log
+    writer could miss every gap for seconds (writer starvation). Taking turns through one
+    FIFO lock first avoids that. PostgreSQL locks rows, not the database: no gate there.
+    """
+    if runtime.engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    gates = _write_gates.setdefault(asyncio.get_running_loop(), {})
+    key = runtime.engine.url.render_as_string(hide_password=True)
+    gate = gates.get(key)
+    if gate is None:
+        gate = gates[key] = asyncio.Lock()
+    return gate
+
+
+class EventLogWriter:
+    """Appends the POSTs of one process to the log in group commits.
+
+    Concurrent requests queue their event and wait; one writer task takes everything
+    queued (up to ``MAX_BATCH``), writes it with one INSERT and one commit, then answers
+    each request: stored, duplicate, or the error (the request answers 500 and Meta
+    retries). Under light load a batch is one event and costs what a lone INSERT would;
+    under heavy load one commit (one fsync on PostgreSQL, one write lock on SQLite) serves
+    hundreds of POSTs, and the writers of one process never contend for SQLite's lock.
+    """
+
+    MAX_BATCH: Final = 500
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._queue: list[tuple[NewEvent, asyncio.Future[bool]]] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def append(self, event: NewEvent) -> bool:
+        """Wait until ``event`` is committed to the log; False if it was there already."""
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._loop is not loop:
+            self._loop = loop
+            self._wakeup = asyncio.Event()
+            self._task = loop.create_task(self._run(), name="webhook-log-writer")
+        assert self._wakeup is not None
+        future: asyncio.Future[bool] = loop.create_future()
+        self._queue.append((event, future))
+        self._wakeup.set()
+        return await future
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    batch = self._queue[: self.MAX_BATCH]
+                    del self._queue[: self.MAX_BATCH]
+                    await self._write(batch)
+        finally:
+            # Stopping (the loop closes): nobody may wait forever on an unwritten event.
+            pending, self._queue = self._queue, []
+            for _, future in pending:
+                if not future.done():
+                    future.set_exception(RuntimeError("the webhook log writer stopped"))
+
+    async def _write(self, batch: list[tuple[NewEvent, asyncio.Future[bool]]]) -> None:
+        try:
+            async with sqlite_write_gate(self._runtime), self._runtime.sessionmaker() as session:
+                stored = await do_append_events(
+                    session=session, events=[event for event, _ in batch]
+                )
+                await session.commit()
+        except Exception as error:
+            log.exception("webhook_log_write_failed", events=len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for event, future in batch:
+            # The first of two identical bodies in one batch is the stored one.
+            first = event.body_sha256 in stored
+            stored.discard(event.body_sha256)
+            if not future.done():
+                future.set_result(first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +622,7 @@ async def receive_webhook(request: Request) -> Response:
         return _refused("malformed", 400, size=len(body))
     named = named_numbers(data)
     header = request.headers.get(signature.SIGNATURE_HEADER)
+    # Opens a connection only on a cache miss.
     async with runtime.sessionmaker() as session:
         channels = await receiver.channels.resolve(session, named)
         if not channels:
@@ -532,20 +645,21 @@ async def receive_webhook(request: Request) -> Response:
                 counters.rejected_bad_signature += 1
                 return _refused("bad_signature", 401, phone_number_id=channels[0].phone_number_id)
             channels = fresh
-        first = channels[0]
-        event_id = await do_append_event(
-            session=session,
+    first = channels[0]
+    stored = await receiver.log.append(
+        NewEvent(
             body=body,
+            body_sha256=body_sha256(body),
             workspace_id=first.workspace_id,
             phone_number_id=first.phone_number_id,
-            now=runtime.clock.now(),
+            received_at=runtime.clock.now(),
         )
-        await session.commit()
-    if event_id is None:
+    )
+    if stored:
+        counters.accepted += 1
+    else:
         counters.duplicates += 1
         log.info("webhook_duplicate_ignored", phone_number_id=first.phone_number_id)
-    else:
-        counters.accepted += 1
     return Response(status_code=200)
 
 

@@ -729,7 +729,10 @@ async def _apply_event(runtime: Runtime, event: webhook_log.PendingEvent) -> boo
     for _ in range(1 + IMMEDIATE_RETRIES):
         now = runtime.clock.now()
         try:
-            async with runtime.sessionmaker() as session:
+            async with (
+                webhook_log.sqlite_write_gate(runtime),
+                runtime.sessionmaker() as session,
+            ):
                 body = await webhook_log.do_claim_event(session=session, event=event)
                 if body is None:
                     return False
