@@ -732,6 +732,20 @@ def test_deeply_nested_json(world: World, depth: int, where: str) -> None:
         b"\x00",
         b"{" * 3,
     ],
+    ids=[
+        "nan-body",
+        "overflowing-number",
+        "nan-in-ignored-field",
+        "infinity-in-ignored-field",
+        "invalid-utf8",
+        "duplicate-key",
+        "5000-digit-recipient",
+        "interactive-type-list",
+        "interactive-type-object",
+        "utf8-bom",
+        "nul-byte",
+        "unclosed-braces",
+    ],
 )
 def test_json_edge_cases(world: World, raw: bytes) -> None:
     """Not JSON (NaN, Infinity, overflowing numbers, bad UTF-8) or not a sendable message."""
