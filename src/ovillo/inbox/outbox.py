@@ -31,9 +31,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, and_, case, func, or_, select, update
+from sqlalchemy import Select, and_, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ovillo.channels.models import Channel
 from ovillo.inbox.models import AuthorType, Conversation, Direction, Message, MessageStatus
 from ovillo.worker.leases import lease_is_held
 from ovillo.worker.notify import notify
@@ -234,10 +235,9 @@ async def do_reconcile_from_status(
 
 
 def _due(now: datetime) -> Any:
-    return and_(
-        Message.status == MessageStatus.QUEUED,
-        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-    )
+    # Queued messages always carry next_attempt_at (`do_enqueue_message`, retries), so the
+    # outbox index (channel_id, status, next_attempt_at, seq) answers this as a range.
+    return and_(Message.status == MessageStatus.QUEUED, Message.next_attempt_at <= now)
 
 
 async def due_channel_ids(
@@ -247,24 +247,34 @@ async def due_channel_ids(
 
     Queued messages that are due, and messages left ``sending`` without a wamid for longer
     than ``grace`` (a lost answer, a worker that died): the number's pipeline decides their
-    fate under its lease (`do_requeue_unanswered`).
+    fate under its lease (`do_requeue_unanswered`). One index probe per number, so the
+    cost follows the number of numbers, not the size of the message history.
     """
-    stale = and_(
+    due = exists().where(Message.channel_id == Channel.id, _due(now))
+    stale = exists().where(
+        Message.channel_id == Channel.id,
         Message.status == MessageStatus.SENDING,
         Message.wamid.is_(None),
         Message.sending_at < now - grace,
     )
-    rows = await session.scalars(select(Message.channel_id).where(or_(_due(now), stale)).distinct())
+    rows = await session.scalars(select(Channel.id).where(or_(due, stale)))
     return list(rows)
 
 
 async def next_due_at(*, session: AsyncSession, now: datetime) -> datetime | None:
     """When the next queued message that is not due yet becomes due (a retry's backoff)."""
-    return await session.scalar(
-        select(func.min(Message.next_attempt_at)).where(
-            Message.status == MessageStatus.QUEUED, Message.next_attempt_at > now
+    per_channel = (
+        select(func.min(Message.next_attempt_at))
+        .where(
+            Message.channel_id == Channel.id,
+            Message.status == MessageStatus.QUEUED,
+            Message.next_attempt_at > now,
         )
+        .scalar_subquery()
     )
+    soonest = select(per_channel.label("soonest")).select_from(Channel).subquery()
+    found: datetime | None = await session.scalar(select(func.min(soonest.c.soonest)))
+    return found
 
 
 async def claim_due_messages(
