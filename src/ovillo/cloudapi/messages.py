@@ -384,7 +384,8 @@ INTERACTIVE_TYPES_GENERIC = frozenset(
 
 def _interactive_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, Mapping) else getattr(value, "type", None)
-    return kind if kind in INTERACTIVE_TYPES_MODELLED else "other"
+    # A list or an object as `type` is unhashable: it is just not a type we model.
+    return kind if isinstance(kind, str) and kind in INTERACTIVE_TYPES_MODELLED else "other"
 
 
 Interactive = Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import Callable
@@ -1084,3 +1085,12 @@ def test_named_template_parameters_match_pywa() -> None:
     )
 
     assert ours.to_wire() == theirs
+
+
+@pytest.mark.parametrize("kind", [["button"], {"type": "button"}, 7, None])
+def test_an_odd_interactive_type_never_crashes_the_parser(kind: object) -> None:
+    # A list or an object as `type` is unhashable; it used to raise TypeError (a 500 in the
+    # emulator) instead of a validation error.
+    body = {"to": "15550100001", "type": "interactive", "interactive": {"type": kind}}
+    with contextlib.suppress(ValidationError):
+        m.parse_outbound_message(body)
