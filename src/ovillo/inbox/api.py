@@ -329,7 +329,7 @@ async def send_message(
         idempotency_key,
         method=request.method,
         path=request.url.path,
-        body=body.model_dump(mode="json", exclude_unset=True),
+        body=body.model_dump(mode="json"),
     )
     answer = await service.send_message(
         session=session,

@@ -743,6 +743,15 @@ def check_message_content(send: MessageSend) -> dict[str, Any]:
             f'(e.g. {{"type": "text", "text": {{"body": "Hello"}}}})',
             field=kind,
         )
+    if kind == "reaction" and send.reply_to is not None:
+        # Meta: "You cannot send a reaction message as a contextual reply" (Contextual
+        # replies, Limitations); a reaction names its message in `reaction.message_id`.
+        raise InvalidReplyToError(
+            "reply_to: a reaction cannot quote a message; put the wamid of the message it "
+            "reacts to in `reaction.message_id` and leave `reply_to` out",
+            field="reply_to",
+            reply_to=str(send.reply_to),
+        )
     content: dict[str, Any] = {"type": kind, kind: body}
     try:
         # `to` only completes the envelope Meta's request has; the recipient is ours to fill.

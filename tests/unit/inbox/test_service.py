@@ -14,6 +14,7 @@ from ovillo.inbox.errors import (
     InvalidAssigneeError,
     InvalidCursorError,
     InvalidMessageContentError,
+    InvalidReplyToError,
     MediaTooLargeError,
     UnsupportedMediaError,
 )
@@ -203,6 +204,16 @@ def test_free_form_outside_the_window_is_warned(
     assert [w.code for w in warnings] == ([OUTSIDE_WINDOW_WARNING] if warned else [])
     if warned:
         assert "only a template will be delivered" in warnings[0].detail
+
+
+def test_a_reaction_cannot_quote_a_message() -> None:
+    send = _send(
+        type="reaction",
+        reaction={"message_id": "wamid.X", "emoji": "👍"},
+        reply_to=str(uuid.uuid4()),
+    )
+    with pytest.raises(InvalidReplyToError):
+        check_message_content(send)
 
 
 def test_assignee_filter() -> None:
