@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 import httpx
@@ -30,7 +31,7 @@ async def box(
         yield Outbox(platform, runtime, http, emulator_http)
 
 
-def _exactly_once(sent: list[dict[str, object]], ids: list[object]) -> None:
+def _exactly_once(sent: list[dict[str, object]], ids: Sequence[uuid.UUID]) -> None:
     counts = Counter(m["biz_opaque_callback_data"] for m in sent)
     assert {str(i): counts[str(i)] for i in ids} == {str(i): 1 for i in ids}
     assert sum(counts.values()) == len(ids)

@@ -31,11 +31,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, and_, case, exists, func, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.channels.models import Channel
-from ovillo.inbox.models import AuthorType, Conversation, Direction, Message, MessageStatus
+from ovillo.inbox.models import (
+    AuthorType,
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    PendingStatus,
+)
 from ovillo.worker.leases import lease_is_held
 from ovillo.worker.notify import notify
 
@@ -56,6 +63,7 @@ __all__ = [
     "due_channel_ids",
     "next_due_at",
     "send_lease_name",
+    "wamids_with_pending_statuses",
 ]
 
 log = structlog.get_logger(__name__)
@@ -464,81 +472,113 @@ Outcome = Accepted | Retry | Failed | Released | Unanswered
 async def do_apply_outcomes(
     *, session: AsyncSession, outcomes: Sequence[Outcome], now: datetime
 ) -> list[str]:
-    """Store what became of sends; no commit. Returns the wamids newly stored.
+    """Store what became of sends; no commit. Returns the wamids of the accepted sends.
 
     Each write is guarded so it cannot undo a status webhook that got there first: an
     accepted send only fills a message that has no wamid yet (ingestion may have reconciled
-    it already), and a retry or failure only touches a message still ``sending``.
+    it already), and a retry or failure only touches a message still ``sending``. One
+    executemany per kind of outcome, so a batch of hundreds costs a handful of round trips.
     """
-    stored: list[str] = []
-    for outcome in outcomes:
-        if isinstance(outcome, Accepted):
-            result = await session.execute(
-                update(Message)
-                .where(Message.seq == outcome.seq, Message.wamid.is_(None))
-                .values(
-                    wamid=outcome.wamid,
-                    status=MessageStatus.ACCEPTED,
-                    accepted_at=now,
-                    next_attempt_at=None,
-                    error_code=None,
-                    error_title=None,
-                    error_detail=None,
-                )
-                .returning(Message.seq)
-                .execution_options(synchronize_session=False)
+    table: Table = Message.__table__  # type: ignore[assignment]  # mapped to a Table
+    seq = table.c.seq
+    sending = table.c.status == MessageStatus.SENDING
+
+    def by_seq(kind: type[Any]) -> list[Any]:
+        return sorted((o for o in outcomes if isinstance(o, kind)), key=lambda o: o.seq)
+
+    accepted = by_seq(Accepted)
+    if accepted:
+        await session.execute(
+            update(table)
+            .where(seq == bindparam("b_seq"), table.c.wamid.is_(None))
+            .values(
+                wamid=bindparam("b_wamid"),
+                status=MessageStatus.ACCEPTED,
+                accepted_at=now,
+                next_attempt_at=None,
+                error_code=None,
+                error_title=None,
+                error_detail=None,
+            ),
+            [{"b_seq": o.seq, "b_wamid": o.wamid} for o in accepted],
+        )
+    retries = by_seq(Retry)
+    if retries:
+        await session.execute(
+            update(table)
+            .where(seq == bindparam("b_seq"), sending)
+            .values(
+                status=MessageStatus.QUEUED,
+                next_attempt_at=bindparam("b_at"),
+                error_code=bindparam("b_code"),
+                error_title=bindparam("b_title"),
+                error_detail=bindparam("b_detail"),
+            ),
+            [
+                {
+                    "b_seq": o.seq,
+                    "b_at": o.at,
+                    "b_code": o.error_code,
+                    "b_title": o.error_title[:300],
+                    "b_detail": o.error_detail,
+                }
+                for o in retries
+            ],
+        )
+    failures = by_seq(Failed)
+    if failures:
+        await session.execute(
+            update(table)
+            .where(seq == bindparam("b_seq"), sending)
+            .values(
+                status=MessageStatus.FAILED,
+                failed_at=now,
+                next_attempt_at=None,
+                error_code=bindparam("b_code"),
+                error_title=bindparam("b_title"),
+                error_detail=bindparam("b_detail"),
+            ),
+            [
+                {
+                    "b_seq": o.seq,
+                    "b_code": o.error_code,
+                    "b_title": o.error_title[:300],
+                    "b_detail": o.error_detail,
+                }
+                for o in failures
+            ],
+        )
+    unanswered = by_seq(Unanswered)
+    if unanswered:
+        await session.execute(
+            update(table)
+            .where(seq.in_([o.seq for o in unanswered]), sending, table.c.wamid.is_(None))
+            .values(sending_at=now)
+        )
+    released = by_seq(Released)
+    if released:
+        await session.execute(
+            update(table)
+            .where(seq.in_([o.seq for o in released]), sending)
+            .values(
+                status=MessageStatus.QUEUED,
+                next_attempt_at=now,
+                attempts=case((table.c.attempts > 0, table.c.attempts - 1), else_=0),
             )
-            if result.first() is not None:
-                stored.append(outcome.wamid)
-        elif isinstance(outcome, Retry):
-            await session.execute(
-                update(Message)
-                .where(Message.seq == outcome.seq, Message.status == MessageStatus.SENDING)
-                .values(
-                    status=MessageStatus.QUEUED,
-                    next_attempt_at=outcome.at,
-                    error_code=outcome.error_code,
-                    error_title=outcome.error_title[:300],
-                    error_detail=outcome.error_detail,
-                )
-                .execution_options(synchronize_session=False)
-            )
-        elif isinstance(outcome, Unanswered):
-            await session.execute(
-                update(Message)
-                .where(
-                    Message.seq == outcome.seq,
-                    Message.status == MessageStatus.SENDING,
-                    Message.wamid.is_(None),
-                )
-                .values(sending_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        elif isinstance(outcome, Released):
-            await session.execute(
-                update(Message)
-                .where(Message.seq == outcome.seq, Message.status == MessageStatus.SENDING)
-                .values(
-                    status=MessageStatus.QUEUED,
-                    next_attempt_at=now,
-                    attempts=case((Message.attempts > 0, Message.attempts - 1), else_=0),
-                )
-                .execution_options(synchronize_session=False)
-            )
-        else:
-            await session.execute(
-                update(Message)
-                .where(Message.seq == outcome.seq, Message.status == MessageStatus.SENDING)
-                .values(
-                    status=MessageStatus.FAILED,
-                    failed_at=now,
-                    next_attempt_at=None,
-                    error_code=outcome.error_code,
-                    error_title=outcome.error_title[:300],
-                    error_detail=outcome.error_detail,
-                )
-                .execution_options(synchronize_session=False)
-            )
-    if any(isinstance(outcome, Retry | Released) for outcome in outcomes):
+        )
+    if retries or released:
         await notify(session, OUTBOX_TOPIC)
-    return stored
+    return [o.wamid for o in accepted]
+
+
+async def wamids_with_pending_statuses(
+    *, session: AsyncSession, wamids: Collection[str]
+) -> list[str]:
+    """Those of ``wamids`` that have status webhooks waiting for them (they outran the send's
+    answer): the caller applies them (``inbox.ingest.do_apply_pending_statuses``)."""
+    if not wamids:
+        return []
+    rows = await session.scalars(
+        select(PendingStatus.wamid).where(PendingStatus.wamid.in_(list(wamids))).distinct()
+    )
+    return list(rows)

@@ -7,8 +7,8 @@ asks a `Pacer` before every call, so neither limit is crossed in the first place
 Two checks guard the number's cap, because the cap is judged where the messages arrive,
 not where they leave:
 
-- a `rules.throughput.TokenBucket` (``rate`` = the cap, burst of one) spaces sends evenly,
-  so they do not arrive in clumps;
+- a `rules.throughput.TokenBucket` (``rate`` = the cap, a burst of 20 ms' worth) spaces
+  sends evenly, so they do not arrive in clumps;
 - a sliding window over the last ``cap`` send times refuses a send unless the one ``cap``
   sends earlier left at least ``1 + margin`` seconds ago. The bucket alone allows ``cap +
   1`` sends in a closed one-second window, and network jitter can squeeze evenly spaced
@@ -40,6 +40,10 @@ __all__ = ["WINDOW_MARGIN_SECONDS", "Pacer"]
 
 WINDOW_MARGIN_SECONDS = 0.05
 _MARGIN_SPACINGS = 0.5
+# A few milliseconds' worth of sends may leave together: an asyncio sleep of one
+# millisecond takes as long as a loop iteration, so without it a busy loop would hand
+# out one send per iteration, far below the cap.
+_BURST_SECONDS = 0.02
 _MIN_FACTOR = 1 / 16
 _RECOVERY = 1.02  # per accepted send: from half speed back to full in about 35 sends
 
@@ -69,7 +73,10 @@ class Pacer:
         self._span = 1.0 + margin
         self._monotonic = monotonic
         self._factor = 1.0
-        self._bucket = TokenBucket(rate=self.messages_per_second, burst=1.0)
+        self._bucket = TokenBucket(
+            rate=self.messages_per_second,
+            burst=max(1.0, self.messages_per_second * _BURST_SECONDS),
+        )
         self._recent: deque[float] = deque(maxlen=self._cap)
         self._pairs: dict[str, TokenBucket] = {}
         self._pair_limiter = pair_limiter or PairRateLimiter()

@@ -326,6 +326,9 @@ class SendPipeline:
         self._held: set[int] = set()
         self._outcomes: asyncio.Queue[outbox.Outcome] = asyncio.Queue()
         self._phone_number_id = ""
+        # This pipeline's own writes go one at a time: on SQLite two of them would otherwise
+        # meet at the write lock, and its busy handler sleeps up to 100 ms per retry.
+        self._write_lock = asyncio.Lock()
         self._lease_renewed_at = time.monotonic()
         self.sent = 0
 
@@ -403,7 +406,9 @@ class SendPipeline:
                 last_requeue = time.monotonic()
                 await self._requeue_unanswered(grace)
             free = concurrency - len(self._tasks)
-            if free <= 0:
+            # Claim in batches: a claim is a round trip to the one database writer, so
+            # topping up one slot at a time would cap the pace at the claims per second.
+            if free <= 0 or (self._tasks and free < max(1, concurrency // 4)):
                 await self._wait_for_room(within=renew_every)
                 continue
             self._poked.clear()
@@ -436,7 +441,7 @@ class SendPipeline:
                 task.add_done_callback(lambda _task: slots.release())
 
     async def _renew_lease(self) -> None:
-        async with self.runtime.sessionmaker() as session:
+        async with self._write_lock, self.runtime.sessionmaker() as session:
             token = await acquire_lease_token(
                 session=session,
                 name=self.lease_name,
@@ -453,7 +458,7 @@ class SendPipeline:
         return time.monotonic() - self._lease_renewed_at < self._settings.lease_seconds
 
     async def _requeue_unanswered(self, grace: timedelta) -> None:
-        async with self.runtime.sessionmaker() as session:
+        async with self._write_lock, self.runtime.sessionmaker() as session:
             await outbox.do_requeue_unanswered(
                 session=session,
                 now=self._now(),
@@ -472,7 +477,7 @@ class SendPipeline:
         self, limit: int, channel: Channel, tier: limits.Tier | None
     ) -> tuple[list[_Job], list[outbox.Outcome]]:
         now = self._now()
-        async with self.runtime.sessionmaker() as session:
+        async with self._write_lock, self.runtime.sessionmaker() as session:
             claimed = await outbox.claim_due_messages(
                 session=session,
                 channel_id=self.channel_id,
@@ -650,14 +655,17 @@ class SendPipeline:
         delay = 0.05
         while True:
             try:
-                async with self.runtime.sessionmaker() as session:
+                async with self._write_lock, self.runtime.sessionmaker() as session:
                     now = self._now()
                     wamids = await outbox.do_apply_outcomes(
                         session=session, outcomes=batch, now=now
                     )
                     apply_pending = _pending_status_applier()
                     if apply_pending is not None:
-                        for wamid in wamids:
+                        waiting = await outbox.wamids_with_pending_statuses(
+                            session=session, wamids=wamids
+                        )
+                        for wamid in waiting:
                             await apply_pending(session=session, wamid=wamid)
                     await session.commit()
                 return
