@@ -36,6 +36,7 @@ the rule used here, as named constants, so it can be moved when Meta says otherw
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -328,6 +329,8 @@ class _Scan:
         return {token.kind for token in self.variables}
 
 
+# A template's texts are scanned at every send of it: scanning is pure, so remember it.
+@functools.lru_cache(maxsize=4096)
 def _scan(text: str) -> _Scan:
     tokens: list[_Token] = []
     remainder: list[str] = []
@@ -1365,6 +1368,7 @@ _BUTTON_SUB_TYPES = {
     "VOICE_CALL": "voice_call",
 }
 _BODY_PARAMETER_TYPES = frozenset({"text", "currency", "date_time"})
+_HEADER_TEXT_PARAMETER_TYPES = frozenset({"text"})
 PARAMETER_TEXT_MAX_CONSECUTIVE_SPACES = 4
 _BAD_PARAMETER_TEXT = re.compile(
     r"[\n\t]| {" + str(PARAMETER_TEXT_MAX_CONSECUTIVE_SPACES + 1) + ",}"
@@ -1390,26 +1394,29 @@ def _slots(template_components: object) -> dict[str, _Slot]:
             elif header_format == "LOCATION":
                 slots["header"] = _Slot("header", 1, frozenset({"location"}))
             else:
-                scan = _scan(_text(component.get("text")) or "")
-                names = scan.distinct_names()
-                named = tuple(names) if scan.kinds() == {"named"} else ()
-                slots["header"] = _Slot("header", len(names), frozenset({"text"}), named)
+                header_text = _text(component.get("text")) or ""
+                slots["header"] = _text_slot("header", header_text, _HEADER_TEXT_PARAMETER_TYPES)
         elif kind == "BODY" and "body" not in slots:
             text = _text(component.get("text"))
             if text is None:
                 # An authentication body is Meta's own "{{1}} is your verification code."
                 slots["body"] = _Slot("body", 1, frozenset({"text"}))
             else:
-                scan = _scan(text)
-                names = scan.distinct_names()
-                named = tuple(names) if scan.kinds() == {"named"} else ()
-                slots["body"] = _Slot("body", len(names), _BODY_PARAMETER_TYPES, named)
+                slots["body"] = _text_slot("body", text, _BODY_PARAMETER_TYPES)
         elif kind == "BUTTONS":
             for index, button in enumerate(_sequence(component.get("buttons")) or ()):
                 slot = _button_slot(index, _mapping(button))
                 if slot is not None:
                     slots[slot.key] = slot
     return slots
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_slot(key: str, text: str, parameter_types: frozenset[str]) -> _Slot:
+    scan = _scan(text)
+    names = scan.distinct_names()
+    named = tuple(names) if scan.kinds() == {"named"} else ()
+    return _Slot(key, len(names), parameter_types, named)
 
 
 def _button_slot(index: int, button: Mapping[str, Any] | None) -> _Slot | None:
