@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from ovillo import __version__
 from ovillo.emulator import control, customers, media, numbers, quality, templates
 from ovillo.emulator.emulator import Emulator
-from ovillo.emulator.graph import graph_router
+from ovillo.emulator.graph import GraphFastPath, graph_router
 
 # Modules that register Graph API handlers with @graph_route when imported.
 HANDLER_MODULES: tuple[str, ...] = (
@@ -66,4 +66,6 @@ def create_emulator_app(emulator: Emulator | None = None) -> FastAPI:
     app.include_router(templates.router)
     app.include_router(quality.router)
     app.include_router(graph_router())
+    # Graph calls skip FastAPI's routing (the router above still answers what it declines).
+    app.add_middleware(GraphFastPath)
     return app

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ovillo.emulator.errors import GraphAPIError, invalid_parameter, unknown_node, unknown_path
 
@@ -118,6 +119,9 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def parse_json(raw: bytes | str) -> Any:
     """Strict JSON, as Graph parses it: no NaN/Infinity, no numbers that overflow to them,
     nesting at most ``MAX_JSON_DEPTH`` deep. Every refusal is a ``ValueError``.
@@ -125,10 +129,19 @@ def parse_json(raw: bytes | str) -> Any:
     Python's parser takes NaN and Infinity (which later break any strict JSON writer) and
     recurses once per nesting level, so a deep body would exhaust the stack mid-request.
     """
+    # What json.loads does before decoding, minus building a decoder for every call.
+    if isinstance(raw, str):
+        if raw.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", raw, 0)
+        text = raw
+    else:
+        text = raw.decode(json.detect_encoding(raw), "surrogatepass")
     try:
-        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        data = _STRICT_DECODER.decode(text)
     except RecursionError:
         raise ValueError(f"nesting deeper than {MAX_JSON_DEPTH} levels") from None
+    if text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
+        return data  # no deeper than its brackets: the walk below is for the rare rest
     pending: list[tuple[Any, int]] = [(data, 1)]
     while pending:
         node, depth = pending.pop()
@@ -186,10 +199,10 @@ def _authenticate(emulator: Emulator, request: Request) -> str:
     return business_id
 
 
-def _parse_version(raw: str, path: str) -> tuple[int, int]:
+def _parse_version(raw: str, request: Request) -> tuple[int, int]:
     match = VERSION_PATTERN.match(raw)
     if match is None:
-        raise unknown_path(path)
+        raise unknown_path(request.url.path)
     version = (int(match.group(1)), int(match.group(2)))
     if version[0] < OLDEST_SUPPORTED_MAJOR:
         raise GraphAPIError(
@@ -204,9 +217,8 @@ def _parse_version(raw: str, path: str) -> tuple[int, int]:
 
 async def _dispatch(request: Request, version: str, node_id: str, edge: str | None) -> Response:
     emulator: Emulator = request.app.state.emulator
-    path = request.url.path
     try:
-        parsed_version = _parse_version(version, path)
+        parsed_version = _parse_version(version, request)
         business_id = _authenticate(emulator, request)
         kind = emulator.state.node_kind(node_id)
         method = request.method.upper()
@@ -231,13 +243,56 @@ async def _dispatch(request: Request, version: str, node_id: str, edge: str | No
     except GraphAPIError as error:
         return graph_error_response(error)
     except Exception:
-        log.exception("graph_handler_crashed", path=path)
+        log.exception("graph_handler_crashed", path=request.url.path)
         return graph_error_response(
             GraphAPIError(1, None, message="An unknown error occurred", http_status=500)
         )
     if isinstance(result, Response):
         return result
     return JSONResponse(result)
+
+
+_GRAPH_METHODS = frozenset({"GET", "POST", "DELETE"})
+
+
+def _graph_path(path: str) -> tuple[str, str, str | None] | None:
+    """(version, node id, edge) of a path ``graph_router`` would route, else None.
+
+    Only paths whose first segment looks like a version: everything else (the control API,
+    the media download URL, the docs) is the app's.
+    """
+    if not path.startswith("/v"):
+        return None
+    parts = path[1:].removesuffix("/").split("/")
+    if len(parts) not in (2, 3) or not all(parts) or VERSION_PATTERN.match(parts[0]) is None:
+        return None
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else None
+
+
+class GraphFastPath:
+    """ASGI middleware that hands Graph API calls straight to ``_dispatch``.
+
+    FastAPI's router tries every control route's pattern before the Graph catch-all and
+    then solves the endpoint's parameters; at 1,000 sends/s that was a fifth of the
+    emulator's time. A Graph path with a method ``graph_router`` serves skips all that and
+    gets exactly the answer the router would give; anything else goes on to the app.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in _GRAPH_METHODS:
+            path: str = scope["path"]
+            root_path: str = scope.get("root_path", "")
+            if root_path and path.startswith(root_path + "/"):
+                path = path[len(root_path) :]  # as Starlette routes a mounted app
+            graph_path = _graph_path(path)
+            if graph_path is not None:
+                response = await _dispatch(Request(scope, receive), *graph_path)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def graph_router() -> APIRouter:
