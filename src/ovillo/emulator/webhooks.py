@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -25,6 +26,7 @@ import structlog
 
 from ovillo.cloudapi.signature import sign
 from ovillo.emulator.state import PhoneNumber, WebhookAttempt
+from ovillo.emulator.webhook_client import DeliveryError, WebhookClient
 
 if TYPE_CHECKING:
     from ovillo.emulator.emulator import Emulator
@@ -75,14 +77,21 @@ def envelope(
     return {"object": "whatsapp_business_account", "entry": [entry]}
 
 
+@functools.lru_cache(maxsize=1024)
+def _digits(display_phone_number: str) -> str:
+    return "".join(ch for ch in display_phone_number if ch.isdigit())
+
+
+# Compact and UTF-8 as Meta sends them; one encoder, not one per webhook as json.dumps makes.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def messages_value(number: PhoneNumber, **parts: Any) -> dict[str, Any]:
     """The ``value`` of a ``messages`` change for ``number`` (contacts, messages, statuses)."""
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {
-            "display_phone_number": "".join(
-                ch for ch in number.display_phone_number if ch.isdigit()
-            ),
+            "display_phone_number": _digits(number.display_phone_number),
             "phone_number_id": number.id,
         },
     }
@@ -95,6 +104,8 @@ class WebhookDispatcher:
         self._emulator = emulator
         self._lanes: dict[tuple[str, int], asyncio.Queue[Outgoing]] = {}
         self._lane_tasks: list[asyncio.Task[None]] = []
+        # Deliveries go through the lean keep-alive client; aiohttp only does the handshake.
+        self._client: WebhookClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._attempt_ids = 0
         self._in_flight = 0
@@ -103,6 +114,8 @@ class WebhookDispatcher:
         self.dropped = 0
 
     async def start(self) -> None:
+        if self._client is None:
+            self._client = WebhookClient(timeout=DELIVERY_TIMEOUT_SECONDS, user_agent=USER_AGENT)
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=DELIVERY_TIMEOUT_SECONDS),
@@ -117,6 +130,9 @@ class WebhookDispatcher:
                 await task
         self._lane_tasks.clear()
         self._lanes.clear()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -137,17 +153,14 @@ class WebhookDispatcher:
         """Queue a webhook about ``lane_key`` (a customer id) for ``number``'s receiver."""
         if number.webhook_url is None or not self._subscribed(number):
             return  # Meta delivers nothing for a WABA with no subscribed app
-        body = json.dumps(
-            envelope(number.waba_id, field, value, entry_time=entry_time),
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode()
+        body = _ENCODER.encode(envelope(number.waba_id, field, value, entry_time=entry_time))
+        body_bytes = body.encode()
         outgoing = Outgoing(
             phone_number_id=number.id,
             url=number.webhook_url,
             app_secret=number.app_secret,
             field=field,
-            body=body,
+            body=body_bytes,
             items=items,
         )
         self._enqueue(outgoing, lane_key)
@@ -226,27 +239,30 @@ class WebhookDispatcher:
             await self._emulator.sleep(delay.total_seconds())
 
     async def _attempt(self, outgoing: Outgoing) -> bool:
-        assert self._session is not None, "dispatcher not started"
+        assert self._client is not None, "dispatcher not started"
         status: int | None = None
         error: str | None = None
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Hub-Signature-256": sign(outgoing.app_secret, outgoing.body),
-            # Meta still sends the legacy SHA-1 signature beside the SHA-256 one.
-            "X-Hub-Signature": "sha1="
-            + hmac.new(outgoing.app_secret.encode(), outgoing.body, hashlib.sha1).hexdigest(),
-        }
         if self._emulator.faults.strike("webhook_fail", outgoing.phone_number_id) is not None:
             error = "fault injected: delivery failed"
         else:
+            headers = (
+                ("Content-Type", "application/json"),
+                ("X-Hub-Signature-256", sign(outgoing.app_secret, outgoing.body)),
+                # Meta still sends the legacy SHA-1 signature beside the SHA-256 one.
+                (
+                    "X-Hub-Signature",
+                    "sha1="
+                    + hmac.new(
+                        outgoing.app_secret.encode(), outgoing.body, hashlib.sha1
+                    ).hexdigest(),
+                ),
+            )
             try:
-                async with self._session.post(
-                    outgoing.url, data=outgoing.body, headers=headers
-                ) as response:
-                    status = response.status
-                    await response.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
+                status = await self._client.post(outgoing.url, outgoing.body, headers)
+            except DeliveryError as exc:
+                error = str(exc)
+            except Exception as exc:  # a bug here must fail one attempt, not stop the lane
+                log.exception("webhook_attempt_crashed", phone_number_id=outgoing.phone_number_id)
                 error = f"{type(exc).__name__}: {exc}"
         delivered = status is not None and 200 <= status < 300
         self._attempt_ids += 1
