@@ -38,9 +38,13 @@ class Scheduler:
 
     def at(self, when: datetime, action: Action) -> None:
         """Run ``action`` once the clock reaches ``when``."""
-        heapq.heappush(self._heap, (when, next(self._sequence), action))
+        entry = (when, next(self._sequence), action)
+        heapq.heappush(self._heap, entry)
         self._idle.clear()
-        self._wake.set()
+        # Only a new earliest action changes when the clock task must wake; waking it for
+        # every status of a 1,000 messages/s campaign cost more than running them.
+        if self._heap[0] is entry:
+            self._wake.set()
 
     def after(self, delay: timedelta | float, action: Action) -> None:
         step = delay if isinstance(delay, timedelta) else timedelta(seconds=delay)
@@ -59,16 +63,22 @@ class Scheduler:
     async def run_due(self) -> int:
         """Run every action due by now, in order; returns how many ran."""
         ran = 0
-        while self._heap and self._heap[0][0] <= self._clock.now():
-            _, _, action = heapq.heappop(self._heap)
-            try:
-                result = action()
-                if result is not None:
-                    await result
-            except Exception:  # one broken action must not stop the world
-                log.exception("scheduled_action_failed")
-            ran += 1
-        if not self._heap:
+        heap = self._heap
+        # The clock is read once per batch, not once per action: every action due at the
+        # first reading runs, then the clock is read again for what came due meanwhile.
+        now = self._clock.now()
+        while heap and heap[0][0] <= now:
+            while heap and heap[0][0] <= now:
+                _, _, action = heapq.heappop(heap)
+                try:
+                    result = action()
+                    if result is not None:
+                        await result
+                except Exception:  # one broken action must not stop the world
+                    log.exception("scheduled_action_failed")
+                ran += 1
+            now = self._clock.now()
+        if not heap:
             self._idle.set()
         return ran
 
@@ -88,6 +98,7 @@ class Scheduler:
         self._idle.set()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self.run_due()
             self._wake.clear()
@@ -96,7 +107,11 @@ class Scheduler:
                 until_due = (self._heap[0][0] - self._clock.now()).total_seconds()
                 nap = max(0.0, min(nap, until_due))
             if nap > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=nap)
+                # A timer that sets the event, not `wait_for`, which makes a task per nap.
+                alarm = loop.call_later(nap, self._wake.set)
+                try:
+                    await self._wake.wait()
+                finally:
+                    alarm.cancel()
             else:
                 await asyncio.sleep(0)
