@@ -28,6 +28,7 @@ import base64
 import binascii
 import random
 import secrets
+import weakref
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -44,6 +45,7 @@ from ovillo.emulator.ids import new_bsuid, new_wamid
 from ovillo.emulator.media import get_media, store_media, webhook_sha256
 from ovillo.emulator.state import (
     Customer,
+    EmulatorState,
     FeedbackEvent,
     InboundMessage,
     Persona,
@@ -137,18 +139,43 @@ def _invent_wa_id(emulator: Emulator, country: str | None) -> str:
     raise RuntimeError(f"could not invent an unused wa_id in {region}")
 
 
+# emulator -> (its state, BSUID -> customer). Customers are stored by wa_id only, and other
+# modules add them and change their BSUIDs directly, so a hit is checked and a miss rebuilds
+# the index: a known BSUID costs a dict lookup, an unknown one (refused with 131009) a scan.
+_BY_USER_ID: weakref.WeakKeyDictionary[Emulator, tuple[EmulatorState, dict[str, Customer]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _find_by_user_id(emulator: Emulator, user_id: str) -> Customer | None:
+    state = emulator.state
+    known = _BY_USER_ID.get(emulator)
+    if known is not None and known[0] is state:
+        found = known[1].get(user_id)
+        if (
+            found is not None
+            and found.user_id == user_id
+            and state.customers.get(found.wa_id) is found
+        ):
+            return found
+    index: dict[str, Customer] = {}
+    for customer in state.customers.values():
+        index.setdefault(customer.user_id, customer)  # the oldest, should two share one
+    _BY_USER_ID[emulator] = (state, index)
+    return index.get(user_id)
+
+
 def find_customer(emulator: Emulator, recipient: str) -> Customer | None:
     """The customer known by ``recipient``: a ``wa_id``, a phone number or a BSUID.
 
-    Never raises; an unknown or unparsable recipient gives None. BSUIDs are looked up by a
-    scan of the customers (they are rare next to ``wa_id``s, which are a dict lookup).
+    Never raises; an unknown or unparsable recipient gives None.
     """
     customers = emulator.state.customers
     found = customers.get(recipient)
     if found is not None:
         return found
     if is_bsuid(recipient):
-        return next((c for c in customers.values() if c.user_id == recipient), None)
+        return _find_by_user_id(emulator, recipient)
     try:
         wa_id = normalize(recipient).wa_id
     except InvalidPhoneNumber:
@@ -174,15 +201,23 @@ def get_or_create_customer(
     Raises ``rules.phone.InvalidPhoneNumber`` (a ValueError) when the input is neither a
     possible phone number nor a BSUID.
     """
-    existing = find_customer(emulator, wa_id_or_user_id)
+    customers = emulator.state.customers
+    existing = customers.get(wa_id_or_user_id)
     if existing is not None:
         return existing
     if is_bsuid(wa_id_or_user_id):
+        existing = find_customer(emulator, wa_id_or_user_id)
+        if existing is not None:
+            return existing
         country = country or bsuid_country(wa_id_or_user_id)
         wa_id = _invent_wa_id(emulator, country)
         user_id = wa_id_or_user_id
     else:
+        # Parsed once, here: `find_customer` would parse the same input again.
         parsed = normalize(wa_id_or_user_id)
+        existing = customers.get(parsed.wa_id)
+        if existing is not None:
+            return existing
         wa_id = parsed.wa_id
         country = country or parsed.country
         user_id = new_bsuid(country or FALLBACK_COUNTRY)
