@@ -35,6 +35,7 @@ Sources: Meta's "Messages API" reference and "Send messages" guide, "Mark messag
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import re
 import secrets
@@ -481,14 +482,27 @@ def hydrated_body(template: Template, send_components: object) -> str | None:
         str(p["parameter_name"]): _parameter_text(p) for p in parameters if "parameter_name" in p
     }
 
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1)
+    def value(name: str) -> str:
         if name.isdigit():
             index = int(name) - 1
             return _parameter_text(parameters[index]) if 0 <= index < len(parameters) else ""
         return by_name.get(name, "")
 
-    return _VARIABLE.sub(value, str(body_text))
+    pieces = _body_pieces(str(body_text))
+    return "".join(text if name is None else text + value(name) for text, name in pieces)
+
+
+@functools.lru_cache(maxsize=1024)
+def _body_pieces(body_text: str) -> tuple[tuple[str, str | None], ...]:
+    """The body as (text before a variable, the variable's name) pairs, found once per
+    template text rather than at every send; the last pair has no variable."""
+    pieces: list[tuple[str, str | None]] = []
+    cursor = 0
+    for match in _VARIABLE.finditer(body_text):
+        pieces.append((body_text[cursor : match.start()], match.group(1)))
+        cursor = match.end()
+    pieces.append((body_text[cursor:], None))
+    return tuple(pieces)
 
 
 def _check_template(
