@@ -326,9 +326,6 @@ class SendPipeline:
         self._held: set[int] = set()
         self._outcomes: asyncio.Queue[outbox.Outcome] = asyncio.Queue()
         self._phone_number_id = ""
-        # This pipeline's own writes go one at a time: on SQLite two of them would otherwise
-        # meet at the write lock, and its busy handler sleeps up to 100 ms per retry.
-        self._write_lock = asyncio.Lock()
         self._lease_renewed_at = time.monotonic()
         self.sent = 0
 
@@ -343,6 +340,17 @@ class SendPipeline:
 
     def _now(self) -> datetime:
         return self.runtime.clock.now()
+
+    def _write_turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A turn at SQLite's one write lock, shared with the webhook log and ingestion.
+
+        Writers of one process that meet at SQLite's lock poll it with sleeps of up to
+        100 ms; taking turns in a FIFO first keeps the pipeline's claims and outcome writes
+        flowing beside ingestion. No-op on PostgreSQL.
+        """
+        from ovillo.channels.webhooks import sqlite_write_gate
+
+        return sqlite_write_gate(self.runtime)
 
     async def run(self) -> None:
         log.info("send_pipeline_started", channel_id=str(self.channel_id), holder=self.holder)
@@ -441,7 +449,7 @@ class SendPipeline:
                 task.add_done_callback(lambda _task: slots.release())
 
     async def _renew_lease(self) -> None:
-        async with self._write_lock, self.runtime.sessionmaker() as session:
+        async with self._write_turn(), self.runtime.sessionmaker() as session:
             token = await acquire_lease_token(
                 session=session,
                 name=self.lease_name,
@@ -458,7 +466,7 @@ class SendPipeline:
         return time.monotonic() - self._lease_renewed_at < self._settings.lease_seconds
 
     async def _requeue_unanswered(self, grace: timedelta) -> None:
-        async with self._write_lock, self.runtime.sessionmaker() as session:
+        async with self._write_turn(), self.runtime.sessionmaker() as session:
             await outbox.do_requeue_unanswered(
                 session=session,
                 now=self._now(),
@@ -477,7 +485,7 @@ class SendPipeline:
         self, limit: int, channel: Channel, tier: limits.Tier | None
     ) -> tuple[list[_Job], list[outbox.Outcome]]:
         now = self._now()
-        async with self._write_lock, self.runtime.sessionmaker() as session:
+        async with self._write_turn(), self.runtime.sessionmaker() as session:
             claimed = await outbox.claim_due_messages(
                 session=session,
                 channel_id=self.channel_id,
@@ -655,7 +663,7 @@ class SendPipeline:
         delay = 0.05
         while True:
             try:
-                async with self._write_lock, self.runtime.sessionmaker() as session:
+                async with self._write_turn(), self.runtime.sessionmaker() as session:
                     now = self._now()
                     wamids = await outbox.do_apply_outcomes(
                         session=session, outcomes=batch, now=now
