@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 
+import structlog
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete, select
@@ -49,6 +50,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.core.errors import OvilloError
+
+log = structlog.get_logger(__name__)
 
 IDEMPOTENCY_TTL: Final = timedelta(hours=24)
 IDEMPOTENCY_KEY_HEADER: Final = "Idempotency-Key"
@@ -231,3 +234,19 @@ def answer_response(*, status_code: int, body: Mapping[str, Any], replayed: bool
     """The HTTP answer: the body as first given, marked when it is a replay."""
     headers = {REPLAYED_HEADER: "true"} if replayed else None
     return JSONResponse(dict(body), status_code=status_code, headers=headers)
+
+
+async def do_prune_records(*, session: AsyncSession, now: datetime) -> int:
+    """Forget answers older than ``IDEMPOTENCY_TTL`` (the worker's timer); no commit."""
+    from ovillo.accounts.models import IdempotencyRecord
+
+    result = await session.execute(
+        delete(IdempotencyRecord)
+        .where(IdempotencyRecord.created_at < now - IDEMPOTENCY_TTL)
+        .returning(IdempotencyRecord.id)
+        .execution_options(synchronize_session=False)
+    )
+    pruned = len(result.all())
+    if pruned:
+        log.info("idempotency_records_pruned", count=pruned)
+    return pruned

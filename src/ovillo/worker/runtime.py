@@ -37,6 +37,7 @@ from typing import Any
 
 import structlog
 
+from ovillo.core import idempotency
 from ovillo.core.runtime import Runtime
 from ovillo.inbox import outbox
 from ovillo.worker import timers
@@ -267,7 +268,7 @@ class Worker:
             )
             if token is None:
                 return False
-            await timers.do_prune_idempotency_records(session=session, now=now)
+            await idempotency.do_prune_records(session=session, now=now)
             await timers.do_wake_snoozed_conversations(session=session, now=now)
             await session.commit()
         return True
