@@ -35,8 +35,10 @@ class DatabaseSettings(BaseModel):
     )
     echo: bool = False
     pool_size: int = Field(default=10, ge=1)
-    # SQLite waits this long for the one writer lock before failing a write.
-    sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0)
+    # SQLite waits this long for the one writer lock before failing a write. Generous: the
+    # receiver, the worker and the API share one writer, and a burst (a campaign's status
+    # webhooks) must queue behind it, not fail with "database is locked".
+    sqlite_busy_timeout_ms: int = Field(default=20_000, ge=0)
 
 
 class ServerSettings(BaseModel):

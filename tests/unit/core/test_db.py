@@ -15,7 +15,7 @@ async def test_sqlite_pragmas(runtime: Runtime) -> None:
     async with runtime.engine.connect() as connection:
         assert (await connection.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
-        assert (await connection.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+        assert (await connection.execute(text("PRAGMA busy_timeout"))).scalar() == 20_000
 
 
 async def test_foreign_keys_are_enforced(runtime: Runtime) -> None:
