@@ -6,6 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 LINT_PATHS := $(wildcard src tests bench)
+# The suites mostly wait on servers (platform, emulator, databases): three processes keep
+# both cores busy. A module's tests stay together, so module fixtures are built once.
+PYTEST_ARGS ?= -n 3 --dist loadfile
 
 .PHONY: run test lint typecheck pytest install clean
 
@@ -29,7 +32,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -17,7 +17,8 @@ POSTGRES_URL = os.environ.get(
 
 # Tests never read the developer's environment or .env (conventions.md, "Settings").
 for _name in list(os.environ):
-    if _name.startswith("OVILLO_"):
+    # OVILLO_TEST_* configure the test run itself (and must reach pytest-xdist's workers).
+    if _name.startswith("OVILLO_") and not _name.startswith("OVILLO_TEST_"):
         del os.environ[_name]
 
 
@@ -50,10 +51,17 @@ async def runtime(sqlite_settings: Settings) -> AsyncIterator[object]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from tests.api.conftest import postgres_problem
+    """Say loudly when the PostgreSQL half of the suite could not run.
 
-    problem = postgres_problem()
+    Probed here, in the process that prints the summary (with pytest-xdist the tests ran in
+    other processes).
+    """
+    from tests.databases import postgres_reachable
+
+    problem = postgres_reachable(POSTGRES_URL)
     if problem is not None:
         terminalreporter.write_sep(
-            "!", f"PostgreSQL tests SKIPPED: server not reachable ({problem})", red=True
+            "!",
+            f"PostgreSQL tests SKIPPED: {POSTGRES_URL} not reachable ({problem})",
+            red=True,
         )

@@ -24,8 +24,6 @@ from tests.databases import (
     truncate_all,
 )
 
-_postgres_problem: str | None = None
-
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -34,10 +32,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    global _postgres_problem
     problem = postgres_reachable(POSTGRES_URL)
     if problem is not None:
-        _postgres_problem = problem
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {problem}")
     url = create_postgres_database(POSTGRES_URL, tmp_path_factory.mktemp("pg"))
     yield url
@@ -93,7 +89,3 @@ async def emulator_http(platform: PlatformServer) -> AsyncIterator[httpx.AsyncCl
     assert platform.emulator is not None
     async with httpx.AsyncClient(base_url=platform.emulator.url, timeout=15) as client:
         yield client
-
-
-def postgres_problem() -> str | None:
-    return _postgres_problem
