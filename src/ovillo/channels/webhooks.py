@@ -46,7 +46,7 @@ from typing import Any, Final
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -429,6 +429,8 @@ class EventLogWriter:
 class PendingEvent:
     id: int
     attempts: int
+    # Read with the event when listed for a batch (``list_due_events(with_bodies=True)``).
+    body: bytes | None = field(default=None, repr=False)
 
 
 async def list_numbers_with_due_events(
@@ -455,9 +457,14 @@ async def list_numbers_with_due_events(
 
 
 async def list_due_events(
-    *, session: AsyncSession, phone_number_id: str, now: datetime, limit: int
+    *,
+    session: AsyncSession,
+    phone_number_id: str,
+    now: datetime,
+    limit: int,
+    with_bodies: bool = False,
 ) -> list[PendingEvent]:
-    """The number's events to apply, in log order."""
+    """The number's events to apply, in log order (``with_bodies``: and their bodies)."""
     due = or_(
         WebhookEvent.state == WebhookEventState.PENDING,
         and_(
@@ -466,13 +473,21 @@ async def list_due_events(
             WebhookEvent.next_attempt_at <= now,
         ),
     )
+    columns: list[Any] = [WebhookEvent.id, WebhookEvent.attempts]
+    if with_bodies:
+        columns.append(WebhookEvent.body)
     rows = await session.execute(
-        select(WebhookEvent.id, WebhookEvent.attempts)
+        select(*columns)
         .where(WebhookEvent.phone_number_id == phone_number_id, due)
         .order_by(WebhookEvent.id)
         .limit(limit)
     )
-    return [PendingEvent(id=int(event_id), attempts=int(attempts)) for event_id, attempts in rows]
+    return [
+        PendingEvent(
+            id=int(row[0]), attempts=int(row[1]), body=bytes(row[2]) if with_bodies else None
+        )
+        for row in rows
+    ]
 
 
 async def do_claim_event(*, session: AsyncSession, event: PendingEvent) -> bytes | None:
@@ -495,6 +510,63 @@ async def do_claim_event(*, session: AsyncSession, event: PendingEvent) -> bytes
     )
     body = result.scalar_one_or_none()
     return None if body is None else bytes(body)
+
+
+async def do_claim_events(*, session: AsyncSession, events: Sequence[PendingEvent]) -> set[int]:
+    """Start applying ``events`` with one statement: the ids of those claimed.
+
+    ``do_claim_event`` for a batch: an event someone else applied or claimed meanwhile (its
+    attempts moved on, or it is no longer pending or failed) is left out. Does not commit.
+    """
+    if not events:
+        return set()
+    result = await session.execute(
+        update(WebhookEvent)
+        .where(
+            tuple_(WebhookEvent.id, WebhookEvent.attempts).in_(
+                [(event.id, event.attempts) for event in events]
+            ),
+            WebhookEvent.state.in_((WebhookEventState.PENDING, WebhookEventState.FAILED)),
+        )
+        .values(attempts=WebhookEvent.attempts + 1)
+        .returning(WebhookEvent.id)
+        # Nothing of the log is in the session: no need to find and refresh it there.
+        .execution_options(synchronize_session=False)
+    )
+    return {int(event_id) for event_id in result.scalars()}
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedEvent:
+    """How a claimed event was applied (``APPLIED`` or ``UNKNOWN``)."""
+
+    event_id: int
+    state: WebhookEventState
+    summary: dict[str, Any]
+    error: str | None
+
+
+async def do_finish_events(
+    *, session: AsyncSession, finished: Sequence[FinishedEvent], now: datetime
+) -> None:
+    """``do_finish_event`` for a batch, in one statement (executemany). No commit."""
+    if not finished:
+        return
+    # An "ORM bulk UPDATE by primary key": one executemany.
+    await session.execute(
+        update(WebhookEvent),
+        [
+            {
+                "id": each.event_id,
+                "state": each.state.value,
+                "summary": each.summary,
+                "error": each.error,
+                "applied_at": now,
+                "next_attempt_at": None,
+            }
+            for each in finished
+        ],
+    )
 
 
 async def do_finish_event(

@@ -4,8 +4,14 @@ The receiver (``ovillo.channels.webhooks``) only appends signed bodies to the du
 the worker calls ``apply_pending_events`` in a loop to apply them:
 
 - per phone number, one applier at a time across all workers (lease
-  ``ingest:{phone_number_id}``), in log order; each event in its own transaction, claimed
-  with a conditional UPDATE so that two appliers never both apply one event;
+  ``ingest:{phone_number_id}``), in log order; many events per transaction, claimed with
+  one conditional UPDATE so that two appliers never both apply one event. A batch looks up
+  the messages its statuses and texts name in one query and marks its events in one
+  executemany: a campaign's statuses cost about a millisecond each, not a commit each.
+  Its size follows its pace, about ``BATCH_SECONDS`` of work (short on SQLite, where the
+  webhook receiver waits for the write lock meanwhile). If an event raises, the batch is
+  rolled back whole, the events before it are applied again together and the failing one
+  alone, in its own transaction, so it cannot sink the others;
 - an event is APPLIED, or UNKNOWN when nothing in it is something we apply (kept, never
   dropped), or FAILED with the error: retried ``MAX_EVENT_ATTEMPTS`` times with growing
   delays, then left FAILED for a person to look at. A failed event does not hold back the
@@ -42,11 +48,13 @@ at the end of each ``apply_pending_events`` pass), through the Graph API into
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -89,6 +97,20 @@ MEDIA_CLAIM_SECONDS: Final = 300.0
 # at once this many times before it counts as failed.
 IMMEDIATE_RETRIES: Final = 2
 PREVIEW_LENGTH: Final = 200
+# Wamids per ``IN (...)`` lookup: far below SQLite's and asyncpg's parameter limits.
+LOOKUP_CHUNK: Final = 500
+# Events of one number are applied many per transaction (one commit, one lookup of their
+# messages), as many as take about BATCH_SECONDS: on SQLite the webhook receiver waits for
+# the write lock meanwhile, and answers Meta only once its events are written.
+# PostgreSQL locks rows, not the database: longer transactions cost the receiver nothing
+# there, and each commit (a WAL flush, and a few round trips) costs tens of milliseconds on a
+# busy machine.
+BATCH_SECONDS: Final = {"sqlite": 0.05, "postgresql": 0.25}
+FIRST_BATCH: Final = 50
+MIN_BATCH: Final = 2
+MAX_BATCH: Final = 500
+# Parsing is CPU only: let the event loop serve requests every this many bodies.
+PARSE_SLICE: Final = 25
 MEDIA_TYPES: Final = frozenset({"image", "video", "audio", "document", "sticker"})
 
 
@@ -302,24 +324,98 @@ class EventOutcome:
         return summary
 
 
+@dataclass
+class ApplyCache:
+    """What the events applied in one transaction share, so a batch costs a query per kind
+    of row rather than per event: channels by phone number id, and messages by wamid (None:
+    looked up and not there). Valid only in the session of that one transaction; a row
+    created or reconciled in it is entered here as it is made."""
+
+    channels: dict[str, Channel | None] = field(default_factory=dict)
+    messages: dict[str, Message | None] = field(default_factory=dict)
+
+    async def channel(self, session: AsyncSession, phone_number_id: str) -> Channel | None:
+        if phone_number_id not in self.channels:
+            self.channels[phone_number_id] = await channels_service.get_channel_by_phone_number_id(
+                session=session, phone_number_id=phone_number_id
+            )
+        return self.channels[phone_number_id]
+
+    async def load_messages(self, session: AsyncSession, wamids: Iterable[str]) -> None:
+        """Look up the messages of ``wamids`` not looked up yet, a chunk per query."""
+        wanted = list(dict.fromkeys(w for w in wamids if w not in self.messages))
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            # wamids are unique across workspaces; callers check the workspace.
+            found = {
+                message.wamid: message
+                for message in await session.scalars(
+                    select(Message).where(Message.wamid.in_(chunk))
+                )
+            }
+            for wamid in chunk:
+                self.messages[wamid] = found.get(wamid)
+
+    async def message(self, session: AsyncSession, wamid: str) -> Message | None:
+        if wamid not in self.messages:
+            await self.load_messages(session, [wamid])
+        return self.messages[wamid]
+
+
+def wamids_of(payload: wire.WebhookPayload) -> list[str]:
+    """The wamids a webhook's messages and statuses name, in order."""
+    wamids: list[str] = []
+    for entry in payload.entry:
+        for change in entry.changes:
+            value = change.value
+            if isinstance(value, wire.MessagesValue):
+                wamids.extend(message.id for message in value.messages or ())
+                wamids.extend(status.id for status in value.statuses or ())
+    return wamids
+
+
 async def apply_webhook_body(
-    *, session: AsyncSession, runtime: Runtime, body: bytes, now: datetime
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    body: bytes,
+    now: datetime,
+    cache: ApplyCache | None = None,
 ) -> EventOutcome:
-    """Apply one logged webhook body in the caller's transaction (no commit)."""
-    outcome = EventOutcome()
+    """Apply one logged webhook body in the caller's transaction (no commit).
+
+    ``cache``: shared by the events applied in the same transaction (a fresh one if None).
+    """
     try:
         payload = wire.parse_webhook(body)
     except wire.WebhookParseError as error:
+        outcome = EventOutcome()
         outcome.parse_error = str(error)[:1000]
         outcome.unknown.append({"problem": outcome.parse_error})
         return outcome
+    return await apply_webhook_payload(
+        session=session, runtime=runtime, payload=payload, now=now, cache=cache or ApplyCache()
+    )
+
+
+async def apply_webhook_payload(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    payload: wire.WebhookPayload,
+    now: datetime,
+    cache: ApplyCache,
+) -> EventOutcome:
+    """Apply one parsed webhook in the caller's transaction (no commit)."""
+    outcome = EventOutcome()
     for entry in payload.entry:
         for change in entry.changes:
             value = change.value
             if isinstance(value, wire.MessagesValue):
                 await _apply_messages_value(
-                    session=session, runtime=runtime, value=value, now=now, outcome=outcome
-                )
+                    session=session, runtime=runtime, value=value, now=now, outcome=outcome,
+                    cache=cache,
+                )  # fmt: skip
             elif isinstance(value, wire.PhoneNumberQualityUpdateValue):
                 await _apply_quality_update(
                     session=session, waba_id=entry.id, value=value, now=now, outcome=outcome
@@ -365,11 +461,10 @@ async def _apply_messages_value(
     value: wire.MessagesValue,
     now: datetime,
     outcome: EventOutcome,
+    cache: ApplyCache,
 ) -> None:
     outcome.applied_any = True
-    channel = await channels_service.get_channel_by_phone_number_id(
-        session=session, phone_number_id=value.metadata.phone_number_id
-    )
+    channel = await cache.channel(session, value.metadata.phone_number_id)
     if channel is None:
         # Signed by our app for a number no workspace has (any more): nothing to apply to.
         outcome.counts["unknown_number"] += 1
@@ -377,12 +472,13 @@ async def _apply_messages_value(
     for message in value.messages or ():
         await _apply_inbound(
             session=session, channel=channel, value=value, message=message, now=now,
-            outcome=outcome,
+            outcome=outcome, cache=cache,
         )  # fmt: skip
     for status in value.statuses or ():
         await _apply_status(
-            session=session, channel=channel, status=status, now=now, outcome=outcome
-        )
+            session=session, channel=channel, status=status, now=now, outcome=outcome,
+            cache=cache,
+        )  # fmt: skip
     for error in value.errors or ():
         outcome.errors.append(error.to_wire())
 
@@ -395,9 +491,9 @@ async def _apply_inbound(
     message: wire.InboundMessageBase,
     now: datetime,
     outcome: EventOutcome,
+    cache: ApplyCache,
 ) -> None:
-    already = await session.scalar(select(Message.seq).where(Message.wamid == message.id))
-    if already is not None:
+    if await cache.message(session, message.id) is not None:
         outcome.counts["duplicate_messages"] += 1
         return
     sender = value.contact_of(message)
@@ -458,6 +554,7 @@ async def _apply_inbound(
         row.media_id = media_file.id
         outcome.counts["media"] += 1
     session.add(row)
+    cache.messages[message.id] = row
     _refresh_conversation(conversation, message=message, text=text, occurred_at=occurred_at)
     if message.referral is not None:
         await _record_referral(
@@ -626,12 +723,11 @@ async def _apply_status(
     status: wire.MessageStatus,
     now: datetime,
     outcome: EventOutcome,
+    cache: ApplyCache,
 ) -> None:
-    message = await session.scalar(
-        select(Message).where(
-            Message.wamid == status.id, Message.workspace_id == channel.workspace_id
-        )
-    )
+    message = await cache.message(session, status.id)
+    if message is not None and message.workspace_id != channel.workspace_id:
+        message = None  # another workspace's message: not this status's
     reconciled = False
     if message is None:
         ours = await _find_outbound_by_callback(
@@ -646,6 +742,8 @@ async def _apply_status(
             )
             reconciled = message is not None
             outcome.counts["reconciled"] += int(reconciled)
+            if message is not None:
+                cache.messages[status.id] = message
     if message is None:
         session.add(
             PendingStatus(
@@ -721,6 +819,100 @@ async def _sweep_pending_statuses(runtime: Runtime, *, limit: int) -> int:
 
 def _lease_name(phone_number_id: str) -> str:
     return f"ingest:{phone_number_id}"
+
+
+class _BatchFailed(Exception):
+    """Applying a batch raised; ``index`` is the event that did, None if the commit did."""
+
+    def __init__(self, index: int | None, error: Exception) -> None:
+        super().__init__(f"event {index} of the batch failed: {error!r}")
+        self.index = index
+        self.error = error
+
+
+def _parsed(body: bytes) -> wire.WebhookPayload | str:
+    try:
+        return wire.parse_webhook(body)
+    except wire.WebhookParseError as error:
+        return str(error)[:1000]
+
+
+async def _apply_batch(
+    runtime: Runtime,
+    batch: Sequence[tuple[webhook_log.PendingEvent, wire.WebhookPayload | str]],
+) -> int:
+    """Apply ``batch`` (events of one number in log order, with their parsed bodies or why
+    they do not parse) in one transaction; how many were ours to apply.
+
+    One claim, one lookup of the messages their statuses and texts name, one UPDATE that
+    marks them, one commit. Raises ``_BatchFailed`` having changed nothing if any event
+    raised: the caller applies the ones before it again and the failing one on its own.
+    """
+    now = runtime.clock.now()
+    async with webhook_log.sqlite_write_gate(runtime), runtime.sessionmaker() as session:
+        claimed = await webhook_log.do_claim_events(
+            session=session, events=[event for event, _ in batch]
+        )
+        cache = ApplyCache()
+        await cache.load_messages(
+            session,
+            (
+                wamid
+                for event, payload in batch
+                if event.id in claimed and not isinstance(payload, str)
+                for wamid in wamids_of(payload)
+            ),
+        )
+        finished: list[webhook_log.FinishedEvent] = []
+        for index, (event, payload) in enumerate(batch):
+            if event.id not in claimed:
+                continue  # another applier had it
+            if isinstance(payload, str):
+                outcome = EventOutcome(parse_error=payload, unknown=[{"problem": payload}])
+            else:
+                try:
+                    outcome = await apply_webhook_payload(
+                        session=session, runtime=runtime, payload=payload, now=now, cache=cache
+                    )
+                except Exception as error:
+                    raise _BatchFailed(index, error) from error
+            finished.append(
+                webhook_log.FinishedEvent(
+                    event_id=event.id,
+                    state=outcome.state,
+                    summary=outcome.summary(),
+                    error=outcome.parse_error,
+                )
+            )
+        try:
+            await webhook_log.do_finish_events(session=session, finished=finished, now=now)
+            await session.commit()
+        except Exception as error:
+            raise _BatchFailed(None, error) from error
+    for each in finished:
+        if each.state is WebhookEventState.UNKNOWN:
+            log.info("webhook_event_unknown", event_id=each.event_id)
+    return len(finished)
+
+
+def next_batch_size(*, size: int, seconds: float, dialect: str) -> int:
+    """How many events to apply in the next transaction, after ``size`` took ``seconds``:
+    as many as fit in the dialect's ``BATCH_SECONDS`` at that pace (a status takes far less
+    than a customer's first message), between ``MIN_BATCH`` and ``MAX_BATCH``."""
+    budget = BATCH_SECONDS.get(dialect, BATCH_SECONDS["sqlite"])
+    fitting = size * budget / max(seconds, 1e-4)
+    return max(MIN_BATCH, min(MAX_BATCH, int(fitting)))
+
+
+async def _parse_batch(
+    events: Sequence[webhook_log.PendingEvent],
+) -> list[tuple[webhook_log.PendingEvent, wire.WebhookPayload | str]]:
+    parsed: list[tuple[webhook_log.PendingEvent, wire.WebhookPayload | str]] = []
+    for index, event in enumerate(events):
+        if index and index % PARSE_SLICE == 0:
+            await asyncio.sleep(0)
+        parsed.append((event, _parsed(event.body or b"")))
+    return parsed
 
 
 async def _apply_event(runtime: Runtime, event: webhook_log.PendingEvent) -> bool:
@@ -801,14 +993,19 @@ async def _apply_number_events(
     applied = 0
     renewed_at = time.monotonic()
     try:
-        async with runtime.sessionmaker() as session:
+        async with webhook_log.sqlite_write_gate(runtime), runtime.sessionmaker() as session:
             events = await webhook_log.list_due_events(
                 session=session,
                 phone_number_id=phone_number_id,
                 now=runtime.clock.now(),
                 limit=limit,
+                with_bodies=True,
             )
-        for event in events:
+        position, size = 0, FIRST_BATCH
+        dialect = runtime.engine.dialect.name
+        # An event that failed in a batch: applied alone when its turn comes.
+        alone: int | None = None
+        while position < len(events):
             if time.monotonic() - renewed_at > ttl / 3:
                 async with runtime.sessionmaker() as session:
                     if not await acquire_lease(
@@ -817,15 +1014,45 @@ async def _apply_number_events(
                     ):  # fmt: skip
                         break  # another worker took over; it continues in order
                 renewed_at = time.monotonic()
-            if await _apply_event(runtime, event):
-                applied += 1
+            if alone == position:
+                # In its own transaction: retried at once on a lost race, else recorded as
+                # failed without holding back the events after it.
+                applied += int(await _apply_event(runtime, events[position]))
+                position += 1
+                continue
+            end = min(position + size, len(events))
+            if alone is not None and alone > position:
+                end = min(end, alone)
+            # Parsed before the transaction: on SQLite the receiver waits for its turn.
+            batch = await _parse_batch(events[position:end])
+            started = time.monotonic()
+            try:
+                applied += await _apply_batch(runtime, batch)
+            except _BatchFailed as failed:
+                # Nothing of the batch was kept: apply the events before the failing one
+                # together, then that one alone (or halve the batch, if the commit failed).
+                if failed.index is None:
+                    size = max(1, len(batch) // 2)
+                else:
+                    alone = position + failed.index
+                log.info(
+                    "webhook_batch_split",
+                    events=len(batch),
+                    failed_index=failed.index,
+                    error=f"{type(failed.error).__name__}: {failed.error}"[:300],
+                )
+                continue
+            size = next_batch_size(
+                size=len(batch), seconds=time.monotonic() - started, dialect=dialect
+            )
+            position = end
     finally:
         async with runtime.sessionmaker() as session:
             await release_lease(session=session, name=lease, holder=holder)
     return applied
 
 
-async def apply_pending_events(runtime: Runtime, *, holder: str, limit: int = 500) -> int:
+async def apply_pending_events(runtime: Runtime, *, holder: str, limit: int = 2000) -> int:
     """Apply up to ``limit`` logged webhook events; how much work was done (0: idle).
 
     Safe to call from several workers at once: each number's events are applied by one
