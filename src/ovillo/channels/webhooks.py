@@ -20,7 +20,8 @@
 
 The channel lookup and the decrypted app secret are cached per process for
 ``CHANNEL_CACHE_SECONDS`` (unknown numbers for ``UNKNOWN_CHANNEL_CACHE_SECONDS``), so a
-POST costs no query but its INSERT. ``forget_cached_channels`` drops the cache of a process
+POST costs no query but its share of an INSERT, and opens no session of its own
+(``SessionOnDemand``). ``forget_cached_channels`` drops the cache of a process
 at once (call it when a number is connected, disconnected or its secret changes); other
 processes see the change when their entries expire. A signature that fails against a
 cached secret re-reads the channel once if the entry is more than a few seconds old, so a
@@ -49,7 +50,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import and_, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
 from ovillo.cloudapi import signature
@@ -148,6 +149,25 @@ class WebhookCounters:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+class SessionOnDemand:
+    """A session opened only when a lookup misses the cache: most POSTs need none, and
+    making and closing an unused ``AsyncSession`` costs a POST as much as its signature."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+
+    def get(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._sessionmaker()
+        return self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
 class ChannelDirectory:
     """Connected channels by phone number id and by WABA id, cached for a short while."""
 
@@ -180,7 +200,7 @@ class ChannelDirectory:
         self._by_number[phone_number_id] = (time.monotonic(), known)
 
     async def by_phone_number_id(
-        self, session: AsyncSession, phone_number_id: str, *, max_age: float | None = None
+        self, sessions: SessionOnDemand, phone_number_id: str, *, max_age: float | None = None
     ) -> KnownChannel | None:
         cached = self._by_number.get(phone_number_id)
         if cached is not None:
@@ -190,7 +210,7 @@ class ChannelDirectory:
                 ttl = min(ttl, max_age)
             if self._fresh(stored_at, ttl):
                 return known
-        channel = await session.scalar(
+        channel = await sessions.get().scalar(
             select(Channel).where(
                 Channel.phone_number_id == phone_number_id, Channel.disconnected_at.is_(None)
             )
@@ -200,7 +220,7 @@ class ChannelDirectory:
         return known
 
     async def by_waba_id(
-        self, session: AsyncSession, waba_id: str, *, max_age: float | None = None
+        self, sessions: SessionOnDemand, waba_id: str, *, max_age: float | None = None
     ) -> tuple[KnownChannel, ...]:
         cached = self._by_waba.get(waba_id)
         if cached is not None:
@@ -210,7 +230,7 @@ class ChannelDirectory:
                 ttl = min(ttl, max_age)
             if self._fresh(stored_at, ttl):
                 return channels
-        rows = await session.scalars(
+        rows = await sessions.get().scalars(
             select(Channel)
             .where(Channel.waba_id == waba_id, Channel.disconnected_at.is_(None))
             .order_by(Channel.phone_number_id)
@@ -222,16 +242,16 @@ class ChannelDirectory:
         return found
 
     async def resolve(
-        self, session: AsyncSession, named: NamedNumbers, *, max_age: float | None = None
+        self, sessions: SessionOnDemand, named: NamedNumbers, *, max_age: float | None = None
     ) -> list[KnownChannel]:
         """The channels ``named`` designates, the one whose log the event joins first."""
         found: dict[uuid.UUID, KnownChannel] = {}
         for number in named.phone_number_ids:
-            known = await self.by_phone_number_id(session, number, max_age=max_age)
+            known = await self.by_phone_number_id(sessions, number, max_age=max_age)
             if known is not None:
                 found.setdefault(known.channel_id, known)
         for waba_id, display_digits in named.waba_changes:
-            channels = await self.by_waba_id(session, waba_id, max_age=max_age)
+            channels = await self.by_waba_id(sessions, waba_id, max_age=max_age)
             # A number-level update (quality, name) names its number by display digits.
             matching = [
                 c for c in channels if display_digits and c.display_digits == display_digits
@@ -694,9 +714,9 @@ async def receive_webhook(request: Request) -> Response:
         return _refused("malformed", 400, size=len(body))
     named = named_numbers(data)
     header = request.headers.get(signature.SIGNATURE_HEADER)
-    # Opens a connection only on a cache miss.
-    async with runtime.sessionmaker() as session:
-        channels = await receiver.channels.resolve(session, named)
+    sessions = SessionOnDemand(runtime.sessionmaker)
+    try:
+        channels = await receiver.channels.resolve(sessions, named)
         if not channels:
             counters.rejected_unknown_number += 1
             return _refused(
@@ -711,12 +731,14 @@ async def receive_webhook(request: Request) -> Response:
             return _refused("missing_signature", 401, phone_number_id=channels[0].phone_number_id)
         if not _signed_by_any(channels, body, header):
             fresh = await receiver.channels.resolve(
-                session, named, max_age=REFRESH_ON_BAD_SIGNATURE_AFTER_SECONDS
+                sessions, named, max_age=REFRESH_ON_BAD_SIGNATURE_AFTER_SECONDS
             )
             if not fresh or not _signed_by_any(fresh, body, header):
                 counters.rejected_bad_signature += 1
                 return _refused("bad_signature", 401, phone_number_id=channels[0].phone_number_id)
             channels = fresh
+    finally:
+        await sessions.close()
     first = channels[0]
     stored = await receiver.log.append(
         NewEvent(
