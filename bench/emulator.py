@@ -25,6 +25,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from typing import Any, cast
@@ -165,8 +166,14 @@ async def run(
     port = free_port()
     emulator_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "OVILLO_LOG__LEVEL": "WARNING"}
+    # A fresh state file each run: the emulator's default keeps its world in SQLite, and a
+    # world left by an earlier run would make every recipient a known customer.
+    state_dir = tempfile.TemporaryDirectory(prefix="ovillo-bench-")
     process = subprocess.Popen(  # noqa: ASYNC220 - started once, before any timing
-        [sys.executable, "-m", "ovillo.cli", "emulator", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "ovillo.cli", "emulator", "--port", str(port)),
+            *("--state", os.path.join(state_dir.name, "emulator.sqlite3")),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
     )
@@ -215,6 +222,7 @@ async def run(
         process.terminate()
         process.wait(timeout=10)
         listener.close()
+        state_dir.cleanup()
 
 
 async def _send_load(
