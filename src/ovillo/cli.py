@@ -63,16 +63,29 @@ def serve(
 def emulator(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8081, help="Port to listen on."),
+    state: str = typer.Option(
+        "var/emulator.sqlite3",
+        help="SQLite file keeping numbers, templates, customers and media across restarts "
+        "('' keeps everything in memory).",
+    ),
+    in_memory: bool = typer.Option(False, help="Keep everything in memory (same as --state '')."),
 ) -> None:
     """Run the Cloud API emulator alone (Graph API paths and the /_emulator control API)."""
+    from pathlib import Path
+
+    from ovillo.emulator.emulator import Emulator, EmulatorConfig
     from ovillo.emulator.server import EmulatorServer
 
     settings = get_settings()
     configure_logging(level=settings.log.level, json_output=settings.log.json_output)
-    server = EmulatorServer(host=host, port=port)
+    state_path = None if in_memory or not state else Path(state)
+    server = EmulatorServer(
+        Emulator(config=EmulatorConfig(state_path=state_path)), host=host, port=port
+    )
     console.print(f"[bold green]Cloud API emulator[/] listening at {server.url}")
     console.print(f"  Graph API:    {server.url}/v23.0/...")
     console.print(f"  Control API:  {server.url}/_emulator (docs at {server.url}/docs)")
+    console.print(f"  State:        {state_path or 'in memory'}")
     server.run()
 
 

@@ -46,6 +46,9 @@ class PlatformServer:
         if settings.emulator.enabled:
             emulator_clock = clock if isinstance(clock, ControllableClock) else ControllableClock()
             shared_clock = emulator_clock
+            if emulator_config is None:
+                # The embedded emulator remembers the demo number across `make run`s.
+                emulator_config = EmulatorConfig(state_path=settings.data_dir / "emulator.sqlite3")
             self.emulator = EmulatorServer(
                 Emulator(clock=emulator_clock, config=emulator_config),
                 host=settings.emulator.host,

@@ -229,6 +229,7 @@ def get_or_create_customer(
         created_at=emulator.clock.now(),
     )
     emulator.state.customers[wa_id] = customer
+    emulator.state.touch(customer)
     return customer
 
 
@@ -279,6 +280,7 @@ def apply_persona(emulator: Emulator, customer: Customer, persona: Persona) -> N
     """Give ``customer`` ``persona``: its WhatsApp presence and its phone's offline spell."""
     customer.persona = persona
     customer.on_whatsapp = persona.on_whatsapp
+    emulator.state.touch(customer)
     if not persona.online and persona.offline_for > 0:
         customer.offline_until = emulator.clock.now() + timedelta(seconds=persona.offline_for)
     else:
@@ -431,6 +433,7 @@ def deliver_inbound(
         customer.last_inbound_at[number.id] = now
     if referral is not None:
         customer.referrals[number.id] = (now, referral)
+    emulator.state.touch(customer)
     inbound = InboundMessage(
         id=item["id"],
         phone_number_id=number.id,
@@ -566,6 +569,7 @@ def on_message_delivered(
     else:
         return
     customer.persona_replies.append(now)
+    emulator.state.touch(customer)
     state = emulator.state
 
     def reply() -> None:
@@ -599,6 +603,7 @@ def set_marketing_preference(
     else:
         del customer.marketing_opt_outs[number.id]
     customer.opted_out_marketing = bool(customer.marketing_opt_outs)
+    emulator.state.touch(customer)
     preference = {
         "wa_id": customer.wa_id,
         "user_id": customer.user_id,
@@ -629,6 +634,7 @@ def record_feedback(
     customer.feedback.append(
         FeedbackEvent(at=emulator.clock.now(), phone_number_id=number.id, kind=kind)
     )
+    emulator.state.touch(customer)
 
 
 # --- Demo customers ------------------------------------------------------------------------
@@ -1061,11 +1067,13 @@ def _after_number_change(emulator: Emulator, customer: Customer, message: dict[s
     if system.get("type") != "user_changed_number":
         return
     customers = emulator.state.customers
+    emulator.state.touch(customer)  # the store then drops the old number's row
     customers.pop(customer.wa_id, None)
     customer.wa_id = system["wa_id"]
     # The BSUID changes with the number (Meta, "Business-scoped user IDs").
     customer.user_id = new_bsuid(customer.country or FALLBACK_COUNTRY)
     customers[customer.wa_id] = customer
+    emulator.state.touch(customer)
 
 
 def _queued(emulator: Emulator, action: Any) -> tuple[Any, bool]:
@@ -1097,6 +1105,7 @@ async def customer_sends(wa_id: str, body: CustomerMessageIn, request: Request) 
         customer.name = body.name
     if body.username is not None:
         customer.username = body.username
+    emulator.state.touch(customer)
     if not customer.on_whatsapp:
         raise HTTPException(409, f"{customer.wa_id} is not on WhatsApp; POST /reachable first")
     if number.id in customer.blocked_numbers:
@@ -1138,6 +1147,7 @@ async def unblock(wa_id: str, body: NumberIn, request: Request) -> CustomerOut:
     number = _number(emulator, body.phone_number_id)
     customer = _customer_for_action(emulator, wa_id)
     customer.blocked_numbers.discard(number.id)
+    emulator.state.touch(customer)
     return CustomerOut.of(customer)
 
 
@@ -1174,15 +1184,19 @@ async def opt_in_marketing(wa_id: str, body: NumberIn, request: Request) -> Cust
 @router.post("/customers/{wa_id}/unreachable")
 async def unreachable(wa_id: str, request: Request) -> CustomerOut:
     """The number has no WhatsApp account (sends fail with 131026)."""
-    customer = _customer_for_action(emulator_of(request), wa_id)
+    emulator = emulator_of(request)
+    customer = _customer_for_action(emulator, wa_id)
     customer.on_whatsapp = False
+    emulator.state.touch(customer)
     return CustomerOut.of(customer)
 
 
 @router.post("/customers/{wa_id}/reachable")
 async def reachable(wa_id: str, request: Request) -> CustomerOut:
-    customer = _customer_for_action(emulator_of(request), wa_id)
+    emulator = emulator_of(request)
+    customer = _customer_for_action(emulator, wa_id)
     customer.on_whatsapp = True
+    emulator.state.touch(customer)
     return CustomerOut.of(customer)
 
 

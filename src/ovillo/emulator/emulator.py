@@ -6,11 +6,13 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from ovillo.core.clock import ControllableClock
 from ovillo.emulator.faults import Faults
 from ovillo.emulator.scheduler import Scheduler
 from ovillo.emulator.state import EmulatorState
+from ovillo.emulator.store import EmulatorPersistence, EmulatorStore
 from ovillo.emulator.webhooks import WebhookDispatcher
 
 # Called with the emulator when it starts and again after a reset, so recurring work on the
@@ -28,6 +30,9 @@ class EmulatorConfig:
     # Per-user cap on marketing templates from all businesses (131049); None disables it.
     marketing_frequency_cap_per_day: int | None = None
     seed: int | None = None
+    # The SQLite file keeping the durable world across restarts (emulator.store);
+    # None keeps everything in memory (tests).
+    state_path: Path | None = None
 
 
 class Emulator:
@@ -39,7 +44,12 @@ class Emulator:
     ) -> None:
         self.clock = clock or ControllableClock()
         self.config = config or EmulatorConfig()
-        self.state = EmulatorState()
+        self.persistence = (
+            EmulatorPersistence(EmulatorStore(self.config.state_path))
+            if self.config.state_path is not None
+            else None
+        )
+        self.state = self.persistence.load() if self.persistence else EmulatorState()
         self.scheduler = Scheduler(self.clock)
         self.webhooks = WebhookDispatcher(self)
         self.faults = Faults(self.config.seed)
@@ -51,6 +61,8 @@ class Emulator:
             return
         await self.webhooks.start()
         self.scheduler.start()
+        if self.persistence is not None:
+            self.persistence.start(lambda: self.state)
         self._started = True
         for hook in START_HOOKS:
             hook(self)
@@ -58,6 +70,8 @@ class Emulator:
     async def stop(self) -> None:
         await self.scheduler.stop()
         await self.webhooks.stop()
+        if self.persistence is not None:
+            await self.persistence.stop(self.state)
         self._started = False
 
     async def advance(self, seconds: float) -> None:
@@ -85,6 +99,8 @@ class Emulator:
         await self.webhooks.stop()
         self.scheduler.clear()
         self.state = EmulatorState()
+        if self.persistence is not None:
+            await self.persistence.clear(self.state)
         self.faults.clear()
         await self.webhooks.start()
         if self._started:

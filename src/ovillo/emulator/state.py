@@ -280,6 +280,16 @@ class EmulatorState:
         default_factory=lambda: deque(maxlen=WEBHOOK_LOG_LIMIT)
     )
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> business id
+    # (kind, id) of customers changed since the store's last flush (emulator.store).
+    dirty: set[tuple[str, str]] = field(default_factory=set)
+
+    def touch(self, customer: Customer) -> None:
+        """Mark a customer changed, for the store (emulator.store); cheap: a set.add.
+
+        Businesses, WABAs, numbers, templates and media need no touch: the store finds
+        their changes itself.
+        """
+        self.dirty.add(("customer", customer.wa_id))
 
     def node_kind(self, node_id: str) -> str | None:
         """What a Graph node id names, as the Graph API would resolve it."""

@@ -1,0 +1,273 @@
+"""The emulator's durable world in SQLite, so a restarted emulator remembers its numbers.
+
+What survives a restart: businesses (and so their tokens), WABAs, phone numbers, templates,
+customers (persona, opt-outs, feedback, open windows, referrals) and media under the memory
+cap. What does not: sent and inbound messages and webhook attempts. Those are a debugging
+log of high volume; the platform keeps its own record of every message, and writing them
+would put SQLite on the send path the emulator must keep at 1,000 sends/s.
+
+Everything lives in one table of ``(kind, id, body)``, the body the entity as tagged JSON.
+Nothing is written on the request path: `EmulatorPersistence` flushes every half second (and
+on stop) what changed. Businesses, WABAs, numbers and templates are few, so each flush
+compares their JSON with what was last written (no mutation point can be missed); customers
+are many, so their mutation points mark them with `EmulatorState.touch`; media never change,
+so the ids added or removed since the last flush are the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import fields, is_dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from ovillo.emulator.state import (
+    Business,
+    Customer,
+    EmulatorState,
+    FeedbackEvent,
+    Media,
+    Persona,
+    PhoneNumber,
+    Template,
+    Waba,
+)
+
+log = structlog.get_logger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 0.5
+
+# Every dataclass the store may meet, by name: decoding builds only these.
+_DATACLASSES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (Business, Waba, PhoneNumber, Template, Customer, Persona, FeedbackEvent, Media)
+}
+
+# kind -> the state dict holding it. Customers are keyed by wa_id, the rest by Graph id.
+_SNAPSHOT_KINDS: tuple[str, ...] = ("business", "waba", "phone_number", "template")
+
+Row = tuple[str, str, str]  # (kind, id, body)
+Key = tuple[str, str]  # (kind, id)
+
+
+def _entities(state: EmulatorState, kind: str) -> dict[str, Any]:
+    by_kind: dict[str, dict[str, Any]] = {
+        "business": state.businesses,
+        "waba": state.wabas,
+        "phone_number": state.phone_numbers,
+        "template": state.templates,
+        "customer": state.customers,
+        "media": state.media,
+    }
+    return by_kind[kind]
+
+
+def encode(value: Any) -> Any:
+    """A JSON-ready form of an entity: tags keep datetimes, bytes, sets and tuples apart."""
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, bytes):
+        return {"$b64": base64.b64encode(value).decode()}
+    if isinstance(value, set | frozenset):
+        return {"$set": [encode(item) for item in sorted(value, key=str)]}
+    if isinstance(value, tuple):
+        return {"$tuple": [encode(item) for item in value]}
+    if isinstance(value, list):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): encode(item) for key, item in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {
+            "$dc": type(value).__name__,
+            "fields": {f.name: encode(getattr(value, f.name)) for f in fields(value)},
+        }
+    return value
+
+
+def decode(value: Any) -> Any:
+    """The inverse of `encode`; fields a dataclass no longer has are dropped."""
+    if isinstance(value, list):
+        return [decode(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) == 1:
+        ((tag, inner),) = value.items()
+        if tag == "$dt":
+            return datetime.fromisoformat(inner)
+        if tag == "$b64":
+            return base64.b64decode(inner)
+        if tag == "$set":
+            return {decode(item) for item in inner}
+        if tag == "$tuple":
+            return tuple(decode(item) for item in inner)
+    if set(value) == {"$dc", "fields"}:
+        cls = _DATACLASSES[value["$dc"]]
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: decode(v) for k, v in value["fields"].items() if k in known})
+    return {key: decode(item) for key, item in value.items()}
+
+
+def _dump(entity: Any) -> str:
+    return json.dumps(encode(entity), separators=(",", ":"))
+
+
+class EmulatorStore:
+    """The SQLite file: whole-world load, and batched upserts and deletes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS entity ("
+                " kind TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL,"
+                " PRIMARY KEY (kind, id))"
+            )
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # A connection per call: writes run in worker threads, a few times a second at most.
+        db = sqlite3.connect(self.path, timeout=20)
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def rows(self) -> list[Row]:
+        with self._connect() as db:
+            return list(db.execute("SELECT kind, id, body FROM entity ORDER BY rowid"))
+
+    def write(self, upserts: Iterable[Row], deletes: Iterable[Key]) -> None:
+        """Apply one flush in one transaction."""
+        with self._connect() as db:
+            db.executemany(
+                "INSERT INTO entity (kind, id, body) VALUES (?, ?, ?)"
+                " ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
+                list(upserts),
+            )
+            db.executemany("DELETE FROM entity WHERE kind = ? AND id = ?", list(deletes))
+
+    def clear(self) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM entity")
+
+    def load(self) -> EmulatorState:
+        """A fresh state holding everything saved; its ids start past every saved id."""
+        state = EmulatorState()
+        for kind, entity_id, body in self.rows():
+            entity = decode(json.loads(body))
+            _entities(state, kind)[entity_id] = entity
+            state.ids.skip_past(entity_id)
+        for business in state.businesses.values():
+            state.tokens[business.access_token] = business.id
+        return state
+
+
+class EmulatorPersistence:
+    """Keeps a store in step with an emulator's state (see the module docstring)."""
+
+    def __init__(self, store: EmulatorStore) -> None:
+        self.store = store
+        self._written: dict[Key, str] = {}  # snapshot kinds: the JSON last written
+        self._written_media: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def load(self) -> EmulatorState:
+        state = self.store.load()
+        self._remember(state)
+        return state
+
+    def _remember(self, state: EmulatorState) -> None:
+        self._written = {
+            (kind, entity_id): _dump(entity)
+            for kind in _SNAPSHOT_KINDS
+            for entity_id, entity in _entities(state, kind).items()
+        }
+        self._written_media = set(state.media)
+
+    def start(self, state_of: Any) -> None:
+        """Flush ``state_of()`` (the emulator's current state) every half second."""
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._flush_forever(state_of), name="emulator-store")
+
+    async def stop(self, state: EmulatorState) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        await self.flush(state)
+
+    async def _flush_forever(self, state_of: Any) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), FLUSH_INTERVAL_SECONDS)
+            try:
+                await self.flush(state_of())
+            except Exception:
+                # A full disk or a locked file must not stop the emulator; retry next tick.
+                log.exception("emulator_store_flush_failed", path=str(self.store.path))
+
+    async def flush(self, state: EmulatorState) -> None:
+        """Write what changed since the last flush, serialised here, written in a thread."""
+        async with self._lock:
+            dirty, state.dirty = state.dirty, set()
+            upserts, deletes, written, media_now = self._changes(state, dirty)
+            if upserts or deletes:
+                try:
+                    await asyncio.to_thread(self.store.write, upserts, deletes)
+                except BaseException:
+                    state.dirty |= dirty  # the next flush tries again
+                    raise
+            self._written.update(written)
+            self._written_media = media_now
+            for key in deletes:
+                self._written.pop(key, None)
+
+    def _changes(
+        self, state: EmulatorState, dirty: set[Key]
+    ) -> tuple[list[Row], list[Key], dict[Key, str], set[str]]:
+        upserts: list[Row] = []
+        deletes: list[Key] = []
+        written: dict[Key, str] = {}
+        present: set[Key] = set()
+        for kind in _SNAPSHOT_KINDS:
+            for entity_id, entity in _entities(state, kind).items():
+                key = (kind, entity_id)
+                present.add(key)
+                body = _dump(entity)
+                if self._written.get(key) != body:
+                    upserts.append((kind, entity_id, body))
+                    written[key] = body
+        deletes.extend(key for key in self._written if key not in present)
+        for kind, entity_id in dirty:
+            entity = _entities(state, kind).get(entity_id)
+            if entity is None:
+                deletes.append((kind, entity_id))
+            else:
+                upserts.append((kind, entity_id, _dump(entity)))
+        media_now = set(state.media)
+        upserts.extend(
+            ("media", media_id, _dump(state.media[media_id]))
+            for media_id in media_now - self._written_media
+        )
+        deletes.extend(("media", media_id) for media_id in self._written_media - media_now)
+        return upserts, deletes, written, media_now
+
+    async def clear(self, state: EmulatorState) -> None:
+        """After a reset: an empty file, and ``state`` (the new, empty one) as written."""
+        async with self._lock:
+            await asyncio.to_thread(self.store.clear)
+            state.dirty.clear()
+            self._remember(state)
