@@ -449,8 +449,6 @@ class EventLogWriter:
 class PendingEvent:
     id: int
     attempts: int
-    # Read with the event when listed for a batch (``list_due_events(with_bodies=True)``).
-    body: bytes | None = field(default=None, repr=False)
 
 
 async def list_numbers_with_due_events(
@@ -477,14 +475,9 @@ async def list_numbers_with_due_events(
 
 
 async def list_due_events(
-    *,
-    session: AsyncSession,
-    phone_number_id: str,
-    now: datetime,
-    limit: int,
-    with_bodies: bool = False,
+    *, session: AsyncSession, phone_number_id: str, now: datetime, limit: int
 ) -> list[PendingEvent]:
-    """The number's events to apply, in log order (``with_bodies``: and their bodies)."""
+    """The number's events to apply, in log order."""
     due = or_(
         WebhookEvent.state == WebhookEventState.PENDING,
         and_(
@@ -493,21 +486,24 @@ async def list_due_events(
             WebhookEvent.next_attempt_at <= now,
         ),
     )
-    columns: list[Any] = [WebhookEvent.id, WebhookEvent.attempts]
-    if with_bodies:
-        columns.append(WebhookEvent.body)
     rows = await session.execute(
-        select(*columns)
+        select(WebhookEvent.id, WebhookEvent.attempts)
         .where(WebhookEvent.phone_number_id == phone_number_id, due)
         .order_by(WebhookEvent.id)
         .limit(limit)
     )
-    return [
-        PendingEvent(
-            id=int(row[0]), attempts=int(row[1]), body=bytes(row[2]) if with_bodies else None
-        )
-        for row in rows
-    ]
+    return [PendingEvent(id=int(event_id), attempts=int(attempts)) for event_id, attempts in rows]
+
+
+async def get_event_bodies(*, session: AsyncSession, event_ids: Sequence[int]) -> dict[int, bytes]:
+    """The bodies of these events, by id (read before a batch claims them, to parse them
+    outside its transaction; a body never changes)."""
+    if not event_ids:
+        return {}
+    rows = await session.execute(
+        select(WebhookEvent.id, WebhookEvent.body).where(WebhookEvent.id.in_(event_ids))
+    )
+    return {int(event_id): bytes(body) for event_id, body in rows}
 
 
 async def do_claim_event(*, session: AsyncSession, event: PendingEvent) -> bytes | None:

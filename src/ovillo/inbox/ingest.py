@@ -109,7 +109,7 @@ BATCH_SECONDS: Final = {"sqlite": 0.05, "postgresql": 0.25}
 FIRST_BATCH: Final = 50
 MIN_BATCH: Final = 2
 MAX_BATCH: Final = 500
-# Parsing is CPU only: let the event loop serve requests every this many bodies.
+# Parsing is CPU only: the event loop serves requests in between every this many bodies.
 PARSE_SLICE: Final = 25
 MEDIA_TYPES: Final = frozenset({"image", "video", "audio", "document", "sticker"})
 
@@ -904,14 +904,22 @@ def next_batch_size(*, size: int, seconds: float, dialect: str) -> int:
     return max(MIN_BATCH, min(MAX_BATCH, int(fitting)))
 
 
-async def _parse_batch(
-    events: Sequence[webhook_log.PendingEvent],
+async def _read_and_parse(
+    runtime: Runtime, events: Sequence[webhook_log.PendingEvent]
 ) -> list[tuple[webhook_log.PendingEvent, wire.WebhookPayload | str]]:
+    """``events`` with their parsed bodies (or why they do not parse), read and parsed
+    before the batch's transaction: on SQLite the receiver waits for its turn meanwhile.
+
+    A batch's bodies only, never a whole pass's: Meta's bodies may reach megabytes."""
+    async with webhook_log.sqlite_write_gate(runtime), runtime.sessionmaker() as session:
+        bodies = await webhook_log.get_event_bodies(
+            session=session, event_ids=[event.id for event in events]
+        )
     parsed: list[tuple[webhook_log.PendingEvent, wire.WebhookPayload | str]] = []
     for index, event in enumerate(events):
         if index and index % PARSE_SLICE == 0:
-            await asyncio.sleep(0)
-        parsed.append((event, _parsed(event.body or b"")))
+            await asyncio.sleep(0)  # parsing is CPU only: let the loop serve requests
+        parsed.append((event, _parsed(bodies.get(event.id, b""))))
     return parsed
 
 
@@ -999,7 +1007,6 @@ async def _apply_number_events(
                 phone_number_id=phone_number_id,
                 now=runtime.clock.now(),
                 limit=limit,
-                with_bodies=True,
             )
         position, size = 0, FIRST_BATCH
         dialect = runtime.engine.dialect.name
@@ -1023,8 +1030,7 @@ async def _apply_number_events(
             end = min(position + size, len(events))
             if alone is not None and alone > position:
                 end = min(end, alone)
-            # Parsed before the transaction: on SQLite the receiver waits for its turn.
-            batch = await _parse_batch(events[position:end])
+            batch = await _read_and_parse(runtime, events[position:end])
             started = time.monotonic()
             try:
                 applied += await _apply_batch(runtime, batch)
