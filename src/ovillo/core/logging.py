@@ -13,6 +13,21 @@ import sys
 import structlog
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is at the moment of writing.
+
+    Binding the stream at configuration time kept a stream that a test runner (or Typer's
+    CliRunner) had swapped in and later closed: every later log line raised
+    "I/O operation on closed file".
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(*, level: str = "INFO", json_output: bool | None = None) -> None:
     """Route structlog and the standard library's loggers through one renderer."""
     as_json = (not sys.stderr.isatty()) if json_output is None else json_output
@@ -35,10 +50,10 @@ def configure_logging(*, level: str = "INFO", json_output: bool | None = None) -
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_CurrentStderr())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
