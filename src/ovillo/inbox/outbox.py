@@ -15,9 +15,10 @@ all. The number's send pipeline (``ovillo.worker.sender``) then moves it::
 Never twice: a message leaves ``queued`` for ``sending`` in one claim statement, is sent
 only by the claimer, and goes back to ``queued`` only when Meta certainly did not take it
 (an error answer, a connection that never opened) or when ``reconcile_after_seconds``
-passed without any status webhook naming it. Every send carries our message id in
-``biz_opaque_callback_data``, so the ingestion of a status webhook can match a send whose
-answer was lost (`do_reconcile_from_status`).
+passed without any status webhook naming it, and the number's webhook log has been applied
+that far (a status waiting there to be applied still wins). Every send carries our message
+id in ``biz_opaque_callback_data``, so the ingestion of a status webhook can match a send
+whose answer was lost (`do_reconcile_from_status`).
 
 Functions here never commit: the caller owns the transaction.
 """
@@ -34,7 +35,7 @@ import structlog
 from sqlalchemy import Select, Table, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ovillo.channels.models import Channel
+from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
 from ovillo.inbox.models import (
     AuthorType,
     Conversation,
@@ -372,8 +373,15 @@ async def do_requeue_unanswered(
     has used ``max_attempts``. Precondition: ``grace`` is longer than the Cloud API client's
     timeout, and the caller holds the number's send lease and passes as ``held`` the
     messages its own pipeline still has in hand (waiting for their turn, or on the wire).
+
+    ``grace`` covers Meta's delay, not ours: a status that reached our webhook log in time
+    but waits there to be applied (ingestion behind, a worker restarting) has not
+    reconciled anything yet. So a message is stale only when ``grace`` has passed since its
+    send *and* every webhook event of its number received within that ``grace`` has been
+    applied: ``sending_at < min(now, oldest unapplied event's received_at) - grace``.
     """
-    stale_before = now - grace
+    oldest_unapplied = await _oldest_unapplied_webhook_at(session=session, channel_id=channel_id)
+    stale_before = (now if oldest_unapplied is None else min(now, oldest_unapplied)) - grace
     where: list[Any] = [
         Message.status == MessageStatus.SENDING,
         Message.wamid.is_(None),
@@ -417,6 +425,26 @@ async def do_requeue_unanswered(
     if requeued_ids:
         await notify(session, OUTBOX_TOPIC)
     return len(requeued_ids) + len(failed_ids)
+
+
+async def _oldest_unapplied_webhook_at(
+    *, session: AsyncSession, channel_id: uuid.UUID | None
+) -> datetime | None:
+    """When the oldest webhook event of the number (of any number: None) still to be
+    applied arrived: pending, or failed and due for another try."""
+    unapplied = or_(
+        WebhookEvent.state == WebhookEventState.PENDING,
+        and_(
+            WebhookEvent.state == WebhookEventState.FAILED,
+            WebhookEvent.next_attempt_at.is_not(None),
+        ),
+    )
+    query = select(func.min(WebhookEvent.received_at)).where(unapplied)
+    if channel_id is not None:
+        number = select(Channel.phone_number_id).where(Channel.id == channel_id)
+        query = query.where(WebhookEvent.phone_number_id == number.scalar_subquery())
+    oldest: datetime | None = await session.scalar(query)
+    return oldest
 
 
 @dataclass(frozen=True, slots=True)
