@@ -126,7 +126,8 @@ async def crash_worker_while_sending(
     deployment: Deployment, emulator_http: httpx.AsyncClient, engine: AsyncEngine
 ) -> list[int]:
     """Kill the worker ``KILLS`` times while it sends, each time 1-2 s after it started
-    sending again, and start a new one. How many messages each kill left ``sending``."""
+    sending again, and start a new one. How many messages were ``sending`` (claimed, fate
+    unknown) right after each kill."""
     rng = random.Random(11)
     left_sending: list[int] = []
     worker: Service = deployment.running_workers()[0]
