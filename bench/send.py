@@ -203,10 +203,20 @@ async def set_up_scene(
     return numbers, workspace_id, conversations
 
 
+FINAL_STATUS = {1: "sent", 2: "delivered", 3: "read"}
+
+
 async def ingestion_figures(
-    engine: AsyncEngine, *, since_id: int, sends_done_at: float, drain_seconds: float
+    engine: AsyncEngine,
+    *,
+    since_id: int,
+    sends_done_at: float,
+    drain_seconds: float,
+    final_status: str,
+    messages: int,
 ) -> dict[str, Any]:
-    """Wait for the webhook log (events after ``since_id``) to be applied; its figures."""
+    """Wait until every message has its last status applied (the emulator delivered every
+    status webhook and the worker applied the log after ``since_id``); the log's figures."""
 
     async def unapplied() -> int:
         async with engine.connect() as connection:
@@ -223,7 +233,13 @@ async def ingestion_figures(
         return int(found or 0)
 
     async def drained() -> bool:
-        return await unapplied() == 0
+        async with engine.connect() as connection:
+            final = await connection.scalar(
+                select(func.count()).where(
+                    Message.direction == Direction.OUTBOUND, Message.status == final_status
+                )
+            )
+        return final == messages and await unapplied() == 0
 
     await wait_until(drained, within=drain_seconds)
     drained_after = time.monotonic() - sends_done_at
@@ -312,6 +328,7 @@ async def run_scenario(args: argparse.Namespace, scenario: str) -> dict[str, Any
                         all_accepted, within=args.send_seconds, interval=0.2
                     )
                     sends_done_at = time.monotonic()
+                    backlog = (await emulator_http.get("/_emulator/stats")).json()
                     sent = await emulator_messages(emulator_http)
                 cpu_sending = deployment.cpu_seconds()
                 ingest = await ingestion_figures(
@@ -319,7 +336,10 @@ async def run_scenario(args: argparse.Namespace, scenario: str) -> dict[str, Any
                     since_id=last_event,
                     sends_done_at=sends_done_at,
                     drain_seconds=args.drain_seconds,
+                    final_status=FINAL_STATUS[args.statuses],
+                    messages=len(queued),
                 )
+                ingest["emulator_webhooks_queued_when_sends_done"] = backlog["webhook_backlog"]
                 cpu_after = deployment.cpu_seconds()
                 outcome = await platform_outcome(engine)
         finally:
