@@ -235,7 +235,7 @@ async def test_killed_workers_send_each_message_once_and_apply_each_webhook_once
 
             await eventually(all_left, within=120, what="every message left", deployment=deployment)
             log.info("crash_all_sent", seconds=round(time.monotonic() - started, 1))
-            sent, stats = await settled(deployment, emulator_http, engine)
+            sent, stats, states = await settled(deployment, emulator_http, engine)
             log.info(
                 "crash_settled",
                 seconds=round(time.monotonic() - started, 1),
@@ -268,15 +268,9 @@ async def test_killed_workers_send_each_message_once_and_apply_each_webhook_once
         assert not wrong, f"{len(wrong)} messages disagree with the emulator: {wrong[:5]}"
         assert {m.status for m in ours.values()} <= LEFT
 
-        # Every webhook delivered is one event, applied; every inbound message stored once.
+        # Every webhook delivered is one event, applied (settled() waits for no less);
+        # every inbound message is stored once.
         async with engine.connect() as connection:
-            states = dict(
-                (
-                    await connection.execute(
-                        select(WebhookEvent.state, func.count()).group_by(WebhookEvent.state)
-                    )
-                ).all()
-            )
             inbound_rows = Counter(
                 (
                     await connection.scalars(
@@ -297,23 +291,30 @@ async def test_killed_workers_send_each_message_once_and_apply_each_webhook_once
 
 async def settled(
     deployment: Deployment, emulator_http: httpx.AsyncClient, engine: AsyncEngine
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Wait until the emulator has no webhook left to deliver, the platform has applied
-    every event, and each message's status is the emulator's. What the emulator sent, and
-    its final counters."""
-    found: list[tuple[list[dict[str, Any]], dict[str, int]]] = []
+) -> tuple[list[dict[str, Any]], dict[str, int], dict[WebhookEventState, int]]:
+    """Wait for one quiet snapshot: the emulator has no webhook left to deliver, its
+    counters do not move while the platform's state is read, the platform holds one
+    applied event per webhook delivered, and each message's status is the emulator's.
+    What the emulator sent, its counters, and the events' states, all of that snapshot.
+
+    The emulator's counters are read before and after the platform's state: a status
+    webhook delivered in between (a customer reading late) would otherwise be counted
+    by one side and not the other."""
+    found: list[tuple[list[dict[str, Any]], dict[str, int], dict[WebhookEventState, int]]] = []
 
     async def quiet() -> bool:
-        stats = await emulator_stats(emulator_http)
-        if stats["webhook_backlog"]:
+        before = await emulator_stats(emulator_http)
+        if before["webhook_backlog"]:
             return False
         async with engine.connect() as connection:
-            pending = await connection.scalar(
-                select(func.count())
-                .select_from(WebhookEvent)
-                .where(WebhookEvent.state != WebhookEventState.APPLIED)
+            states = dict(
+                (
+                    await connection.execute(
+                        select(WebhookEvent.state, func.count()).group_by(WebhookEvent.state)
+                    )
+                ).all()
             )
-        if pending:
+        if states != {WebhookEventState.APPLIED: before["webhooks_delivered"]}:
             return False
         sent = await emulator_messages(emulator_http)
         async with engine.connect() as connection:
@@ -328,10 +329,9 @@ async def settled(
             )
         if any(statuses.get(m["id"]) != m["status"] for m in sent):
             return False
-        stats = await emulator_stats(emulator_http)
-        if stats["webhook_backlog"]:
+        if await emulator_stats(emulator_http) != before:
             return False
-        found.append((sent, stats))
+        found.append((sent, before, states))
         return True
 
     await eventually(quiet, within=120, what="statuses settled", deployment=deployment)
