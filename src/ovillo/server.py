@@ -68,6 +68,9 @@ class PlatformServer:
             proxy_headers=True,
             lifespan="on",
             backlog=2048,
+            # Live-event streams (SSE) never finish on their own: a shutdown waits this long
+            # for them, then cancels them (browsers reconnect to another replica).
+            timeout_graceful_shutdown=5,
         )
         self.server = uvicorn.Server(config)
 

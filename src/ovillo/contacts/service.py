@@ -33,7 +33,7 @@ from ovillo.contacts.errors import (
     InvalidPhoneNumberError,
 )
 from ovillo.contacts.models import Contact
-from ovillo.core import ids
+from ovillo.core import events, ids
 from ovillo.rules import phone
 
 log = structlog.get_logger(__name__)
@@ -548,6 +548,13 @@ async def update_contact(
             session=session, contact=contact, category=category, opted_out=opted_out, now=now
         )
     contact.updated_at = now
+    # Open pages redraw the contact's conversation rows (name, tags) after commit.
+    events.publish_on_commit(
+        session,
+        workspace_id=workspace_id,
+        kind="contact_updated",
+        data={"contact_id": contact.id, "name": contact.name, "tags": list(contact.tags or [])},
+    )
     await _commit_or_conflict(session, workspace_id, number=number, user_id=None)
     log.info("contact_updated", workspace_id=str(workspace_id), contact_id=str(contact.id))
     return contact

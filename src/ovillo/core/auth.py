@@ -29,7 +29,7 @@ from ovillo.core.errors import PROBLEM_JSON, AuthenticationRequiredError, proble
 
 REALM: Final = "ovillo"
 
-_bearer = HTTPBearer(
+bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="ApiKey",
     description="An API key of the workspace: `Authorization: Bearer ovk_...`.",
@@ -62,7 +62,7 @@ class WorkspaceContext:
 async def api_context(
     session: SessionDep,
     clock: ClockDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> WorkspaceContext:
     # Imported here: core must not import a domain at module load (imports point down).
     from ovillo.accounts import service as accounts_service

@@ -47,6 +47,12 @@ class ServerSettings(BaseModel):
     public_url: str | None = Field(
         default=None, description="Where Meta and browsers reach this server (behind a proxy)."
     )
+    sse_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="A comment on idle live-event streams this often, so proxies keep them open.",
+    )
 
 
 class EmulatorSettings(BaseModel):

@@ -5,11 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Header,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from ovillo.core import idempotency
-from ovillo.core.auth import ApiContext, api_problem_responses
+from ovillo.core import events, idempotency
+from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 from ovillo.inbox import service
 from ovillo.inbox.models import ConversationStatus
@@ -444,3 +456,44 @@ async def get_media_content(
         )
     headers["Content-Disposition"] = disposition
     return Response(content.data or b"", media_type=media.mime_type, headers=headers)
+
+
+# --- Live events -------------------------------------------------------------------------
+
+
+@router.get(
+    "/events",
+    summary="Follow the workspace's live events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events."},
+        **api_problem_responses(),
+    },
+)
+async def follow_events(
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    last_event_id: Annotated[str | None, Header(max_length=100)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events as things change: `message_created`, `message_status`,
+    `conversation_updated`, `note_added`, `contact_updated`; each `data` is JSON with the
+    ids and what a row shows. `resync` means events were lost (the reader fell behind, or
+    reconnected with `Last-Event-ID`): reload, then follow. Comments keep the stream alive.
+    """
+    # The key is checked in a session of its own, closed before streaming: a session held
+    # for the stream's life would hold a database connection (and SQLite's write lock).
+    async with runtime.sessionmaker() as session:
+        context = await api_context(session, runtime.clock, credentials)
+    stream = events.sse_stream(
+        runtime,
+        workspace_id=context.workspace_id,
+        last_event_id=last_event_id,
+        heartbeat_seconds=runtime.settings.server.sse_heartbeat_seconds,
+        is_disconnected=request.is_disconnected,
+    )
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

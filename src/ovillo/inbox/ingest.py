@@ -73,7 +73,7 @@ from ovillo.contacts import service as contacts_service
 from ovillo.core.errors import OvilloError
 from ovillo.core.runtime import Runtime
 from ovillo.core.storage import StorageKeyError, extension_for, new_storage_key, storage_for
-from ovillo.inbox import outbox
+from ovillo.inbox import live, outbox
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import (
     AuthorType,
@@ -566,6 +566,7 @@ async def _apply_inbound(
         )
         outcome.counts["referrals"] += 1
     await session.flush()
+    live.message_created(session, message=row, conversation=conversation)
     outcome.counts["messages"] += 1
 
 
@@ -757,6 +758,7 @@ async def _apply_status(
         return
     if apply_status_to_message(message, status):
         outcome.counts["statuses"] += 1
+        live.message_status(session, message=message)
     else:
         outcome.counts["ignored_statuses"] += 1
     if reconciled:

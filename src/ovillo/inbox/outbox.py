@@ -36,6 +36,7 @@ from sqlalchemy import Select, Table, and_, bindparam, case, exists, func, or_, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
+from ovillo.inbox import live
 from ovillo.inbox.models import (
     AuthorType,
     Conversation,
@@ -189,6 +190,7 @@ async def do_enqueue_message(
         conversation.last_message_preview = summary.text[:_PREVIEW_LENGTH]
     await session.flush()
     await notify(session, OUTBOX_TOPIC)
+    live.message_created(session, message=message, conversation=conversation)
     return message
 
 
@@ -596,6 +598,10 @@ async def do_apply_outcomes(
         )
     if retries or released:
         await notify(session, OUTBOX_TOPIC)
+    # Released ones go back to `queued`, which pages already show: not news.
+    await live.messages_status_by_seq(
+        session, seqs=[o.seq for o in (*accepted, *retries, *failures)]
+    )
     return [o.wamid for o in accepted]
 
 

@@ -50,7 +50,7 @@ from ovillo.core.storage import (
     new_storage_key,
     storage_for,
 )
-from ovillo.inbox import outbox
+from ovillo.inbox import live, outbox
 from ovillo.inbox.errors import (
     ConversationAlreadyOpenError,
     ConversationNotFoundError,
@@ -485,6 +485,11 @@ async def assign_conversation(
         )
         conversation.assignee_id = user_id
         conversation.team_id = new_team
+        live.conversation_updated(
+            session,
+            conversation=conversation,
+            change="assigned" if user_id is not None else "unassigned",
+        )
         await session.commit()
         log.info(
             "conversation_assigned",
@@ -525,6 +530,7 @@ async def close_conversation(
         conversation.status = ConversationStatus.CLOSED
         conversation.closed_at = now
         conversation.snoozed_until = None
+        live.conversation_updated(session, conversation=conversation, change="closed")
         await session.commit()
         log.info("conversation_closed", conversation_id=str(conversation.id))
     return await get_conversation_view_or_raise(
@@ -577,6 +583,7 @@ async def reopen_conversation(
         conversation.status = ConversationStatus.OPEN
         conversation.closed_at = None
         conversation.snoozed_until = None
+        live.conversation_updated(session, conversation=conversation, change="reopened")
         await session.commit()
         log.info("conversation_reopened", conversation_id=str(conversation.id))
     return await get_conversation_view_or_raise(
@@ -605,6 +612,8 @@ async def add_note(
         created_at=now,
     )
     session.add(note)
+    await session.flush()
+    live.note_added(session, note=note)
     await session.commit()
     log.info("note_added", conversation_id=str(conversation.id), note_id=str(note.id))
     return note

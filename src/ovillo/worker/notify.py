@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -34,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from ovillo.core.runtime import Runtime
 
-__all__ = ["CHANNEL_PREFIX", "Waiter", "channel_name", "notify"]
+__all__ = ["CHANNEL_PREFIX", "Waiter", "channel_name", "database_key", "notify"]
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +60,7 @@ async def notify(session: AsyncSession, topic: str) -> None:
         return
     sync_session = session.sync_session
     pending: set[tuple[str, str]] = sync_session.info.setdefault(_PENDING_KEY, set())
-    pending.add((_database_key(bind.engine.url), topic))
+    pending.add((database_key(bind.engine.url), topic))
     if not sync_session.info.get(_HOOKED_KEY):
         sync_session.info[_HOOKED_KEY] = True
         event.listen(sync_session, "after_commit", _publish_pending)
@@ -76,8 +77,8 @@ def _forget_pending(sync_session: Session, _previous_transaction: Any) -> None:
     sync_session.info.pop(_PENDING_KEY, None)
 
 
-def _database_key(url: URL) -> str:
-    """One name per SQLite file, however its URL spells the path."""
+def database_key(url: URL) -> str:
+    """One name per SQLite file, however its URL spells the path (core.events keys on it too)."""
     database = url.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
         return str(Path(database).expanduser().resolve())
@@ -130,9 +131,17 @@ class Waiter:
     ``async with Waiter(runtime, "outbox") as waiter: woken = await waiter.wait(within=5.0)``.
     A wake-up that arrives while nobody is waiting is kept, so the next ``wait`` returns at
     once: work announced during a busy spell is never slept through.
+
+    ``on_notify(channel, payload)`` is called, in the waiter's loop, with each PostgreSQL
+    notification as it arrives (core.events carries live updates in the payloads).
     """
 
-    def __init__(self, runtime: Runtime, *topics: str) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *topics: str,
+        on_notify: Callable[[str, str], None] | None = None,
+    ) -> None:
         if not topics:
             raise ValueError("a waiter needs at least one topic")
         self._runtime = runtime
@@ -144,6 +153,7 @@ class Waiter:
         self._subscription: _Subscription | None = None
         self._keys: tuple[tuple[str, str], ...] = ()
         self._closed = False
+        self._on_notify = on_notify
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -171,7 +181,7 @@ class Waiter:
             return
         if self._subscription is None:
             self._subscription = _Subscription(asyncio.get_running_loop(), self._event)
-            database = _database_key(self._runtime.engine.url)
+            database = database_key(self._runtime.engine.url)
             self._keys = tuple((database, topic) for topic in self._topics)
             for key in self._keys:
                 _local_hub.subscribe(key, self._subscription)
@@ -199,7 +209,9 @@ class Waiter:
         # Anything announced before LISTEN took effect was missed: look once.
         self._event.set()
 
-    def _on_notification(self, _connection: Any, _pid: int, _channel: str, _payload: str) -> None:
+    def _on_notification(self, _connection: Any, _pid: int, channel: str, payload: str) -> None:
+        if self._on_notify is not None:
+            self._on_notify(channel, payload)
         self._event.set()
 
     def _on_termination(self, _connection: Any) -> None:
