@@ -140,6 +140,7 @@ class Deployment:
         }
         self.emulator: Service | None = None
         self.serve: Service | None = None
+        self.replicas: list[Service] = []
         self.workers: list[Service] = []
         self._started = 0
 
@@ -184,6 +185,14 @@ class Deployment:
         self.workers.append(worker)
         return worker
 
+    async def start_replica(self) -> Service:
+        """Another `ovillo serve` on the same database, as behind a load balancer."""
+        replica = await self._spawn("serve", ["serve", "--port", "0"])
+        self.replicas.append(replica)
+        replica.url = await self._address_of(replica)
+        await self._healthy(replica)
+        return replica
+
     async def kill(self, worker: Service) -> None:
         await worker.kill()
 
@@ -191,7 +200,7 @@ class Deployment:
         return [worker for worker in self.workers if worker.running]
 
     async def close(self) -> None:
-        services = [*self.workers, self.serve, self.emulator]
+        services = [*self.workers, *self.replicas, self.serve, self.emulator]
         await asyncio.gather(
             *(service.stop() for service in services if service is not None),
             return_exceptions=True,
@@ -200,7 +209,7 @@ class Deployment:
     def cpu_seconds(self) -> dict[str, float]:
         """CPU seconds used by each kind of process (workers summed, killed ones too)."""
         used = {"emulator": 0.0, "serve": 0.0, "worker": 0.0}
-        for service in [self.emulator, self.serve, *self.workers]:
+        for service in [self.emulator, self.serve, *self.replicas, *self.workers]:
             if service is not None:
                 spent = service.cpu_seconds() if service.running else service.cpu_at_exit
                 used[service.name] += spent
@@ -208,7 +217,7 @@ class Deployment:
 
     def logs(self, lines: int = 30) -> str:
         """The end of every process's output, for a failure message."""
-        services = [self.emulator, self.serve, *self.workers]
+        services = [self.emulator, self.serve, *self.replicas, *self.workers]
         return "\n".join(
             f"--- {s.name} pid {s.pid} (exit {s.process.returncode}) ---\n{s.tail(lines)}"
             for s in services
