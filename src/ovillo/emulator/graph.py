@@ -215,7 +215,7 @@ def _parse_version(raw: str, request: Request) -> tuple[int, int]:
     return version
 
 
-async def _dispatch(request: Request, version: str, node_id: str, edge: str | None) -> Response:
+async def dispatch(request: Request, version: str, node_id: str, edge: str | None) -> Response:
     emulator: Emulator = request.app.state.emulator
     try:
         parsed_version = _parse_version(version, request)
@@ -252,10 +252,10 @@ async def _dispatch(request: Request, version: str, node_id: str, edge: str | No
     return JSONResponse(result)
 
 
-_GRAPH_METHODS = frozenset({"GET", "POST", "DELETE"})
+GRAPH_METHODS = frozenset({"GET", "POST", "DELETE"})
 
 
-def _graph_path(path: str) -> tuple[str, str, str | None] | None:
+def graph_path(path: str) -> tuple[str, str, str | None] | None:
     """(version, node id, edge) of a path ``graph_router`` would route, else None.
 
     Only paths whose first segment looks like a version: everything else (the control API,
@@ -270,7 +270,7 @@ def _graph_path(path: str) -> tuple[str, str, str | None] | None:
 
 
 class GraphFastPath:
-    """ASGI middleware that hands Graph API calls straight to ``_dispatch``.
+    """ASGI middleware that hands Graph API calls straight to ``dispatch``.
 
     FastAPI's router tries every control route's pattern before the Graph catch-all and
     then solves the endpoint's parameters; at 1,000 sends/s that was a fifth of the
@@ -282,14 +282,14 @@ class GraphFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _GRAPH_METHODS:
+        if scope["type"] == "http" and scope["method"] in GRAPH_METHODS:
             path: str = scope["path"]
             root_path: str = scope.get("root_path", "")
             if root_path and path.startswith(root_path + "/"):
                 path = path[len(root_path) :]  # as Starlette routes a mounted app
-            graph_path = _graph_path(path)
-            if graph_path is not None:
-                response = await _dispatch(Request(scope, receive), *graph_path)
+            target = graph_path(path)
+            if target is not None:
+                response = await dispatch(Request(scope, receive), *target)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -305,11 +305,11 @@ def graph_router() -> APIRouter:
     @router.api_route("/{version}/{node_id}", methods=methods, include_in_schema=False)
     @router.api_route("/{version}/{node_id}/", methods=methods, include_in_schema=False)
     async def node(request: Request, version: str, node_id: str) -> Response:
-        return await _dispatch(request, version, node_id, None)
+        return await dispatch(request, version, node_id, None)
 
     @router.api_route("/{version}/{node_id}/{edge}", methods=methods, include_in_schema=False)
     @router.api_route("/{version}/{node_id}/{edge}/", methods=methods, include_in_schema=False)
     async def node_edge(request: Request, version: str, node_id: str, edge: str) -> Response:
-        return await _dispatch(request, version, node_id, edge)
+        return await dispatch(request, version, node_id, edge)
 
     return router

@@ -12,6 +12,7 @@ import uvicorn
 from ovillo.core.sockets import bind_socket
 from ovillo.emulator.app import create_emulator_app
 from ovillo.emulator.emulator import Emulator
+from ovillo.emulator.protocol import graph_protocol
 
 
 class EmulatorServer:
@@ -25,8 +26,13 @@ class EmulatorServer:
         self.host = host
         self.port: int = self.socket.getsockname()[1]
         self.emulator.base_url = self.url
+        app = create_emulator_app(self.emulator)
         config = uvicorn.Config(
-            create_emulator_app(self.emulator),
+            app,
+            # Graph calls skip the ASGI stack (emulator.protocol); the rest is uvicorn's.
+            http=graph_protocol(app),
+            # Nothing proxies the emulator: its clients connect to it directly.
+            proxy_headers=False,
             log_config=None,
             access_log=False,
             lifespan="on",
