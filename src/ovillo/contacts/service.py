@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -34,6 +34,7 @@ from ovillo.contacts.errors import (
 )
 from ovillo.contacts.models import Contact
 from ovillo.core import events, ids
+from ovillo.core.db import insert_for
 from ovillo.rules import phone
 
 log = structlog.get_logger(__name__)
@@ -43,6 +44,8 @@ DEFAULT_PAGE_SIZE: Final = 50
 MAX_TAGS: Final = 50
 MAX_TAG_LENGTH: Final = 50
 _CURSOR_VERSION: Final = "c1:"
+# ``contact.user_id``'s width: a longer "BSUID" is not one.
+_USER_ID_LENGTH: Final = 160
 
 
 class OptOutCategory(StrEnum):
@@ -208,76 +211,53 @@ def _fill_identity(contact: Contact, *, wa_id: str | None) -> None:
     contact.country = number.country or contact.country
 
 
-async def do_upsert_from_whatsapp(
-    *,
-    session: AsyncSession,
+@dataclass(frozen=True, slots=True)
+class WhatsAppUser:
+    """A WhatsApp user as a webhook names them: ``wa_id`` and/or BSUID (``user_id``)."""
+
+    wa_id: str | None
+    user_id: str | None = None
+    profile_name: str | None = None
+    username: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.wa_id and not self.user_id:
+            raise ValueError("a WhatsApp user needs a wa_id or a user_id")
+
+
+def _new_contact_row(workspace_id: uuid.UUID, user: WhatsAppUser, now: datetime) -> dict[str, Any]:
+    contact = Contact(
+        id=ids.new_id(now),
+        workspace_id=workspace_id,
+        user_id=user.user_id or None,
+        username=user.username,
+        profile_name=user.profile_name,
+        country=phone.bsuid_country(user.user_id) if user.user_id else None,
+        name=None,
+        wa_id=None,
+        phone_e164=None,
+        attributes={},
+        tags=[],
+        opt_outs={},
+        created_at=now,
+        updated_at=now,
+    )
+    _fill_identity(contact, wa_id=user.wa_id or None)
+    return {column.key: getattr(contact, column.key) for column in Contact.__table__.columns}
+
+
+def _refresh_from_whatsapp(
     workspace_id: uuid.UUID,
-    wa_id: str | None,
-    user_id: str | None = None,
-    profile_name: str | None = None,
-    username: str | None = None,
+    user: WhatsAppUser,
+    *,
+    by_wa: Contact | None,
+    by_user: Contact | None,
     now: datetime,
-    _may_retry: bool = True,
 ) -> Contact:
-    """The contact of a WhatsApp user named in a webhook, created or refreshed.
-
-    Idempotent. Found by ``wa_id`` or by BSUID (``user_id``); the one found learns the
-    identifier it lacked, and the profile name and username are refreshed. When the two
-    identifiers name two different contacts (a number added by hand and a username user
-    seen before), the ``wa_id`` contact is used and the BSUID stays where it is (merging
-    contacts is not done here). Does not commit; a concurrent insert of the same user is
-    absorbed (savepoint, then read back).
-    """
-    if not wa_id and not user_id:
-        raise ValueError("a WhatsApp user needs a wa_id or a user_id")
-    wa_id = wa_id or None
-    user_id = user_id or None
-    by_wa = (
-        await get_contact_by_wa_id(session=session, workspace_id=workspace_id, wa_id=wa_id)
-        if wa_id
-        else None
-    )
-    by_user = (
-        await get_contact_by_user_id(session=session, workspace_id=workspace_id, user_id=user_id)
-        if user_id
-        else None
-    )
+    """The contact of ``user`` among the two found, refreshed with what the webhook says."""
     contact = by_wa or by_user
-    if contact is None:
-        contact = Contact(
-            id=ids.new_id(now),
-            workspace_id=workspace_id,
-            user_id=user_id,
-            username=username,
-            profile_name=profile_name,
-            country=phone.bsuid_country(user_id) if user_id else None,
-            attributes={},
-            tags=[],
-            opt_outs={},
-            created_at=now,
-            updated_at=now,
-        )
-        _fill_identity(contact, wa_id=wa_id)
-        try:
-            async with session.begin_nested():
-                session.add(contact)
-        except IntegrityError:
-            if not _may_retry:
-                raise
-            # Created meanwhile by another transaction: take that one.
-            return await do_upsert_from_whatsapp(
-                session=session,
-                workspace_id=workspace_id,
-                wa_id=wa_id,
-                user_id=user_id,
-                profile_name=profile_name,
-                username=username,
-                now=now,
-                _may_retry=False,
-            )
-        log.info("contact_created", workspace_id=str(workspace_id), contact_id=str(contact.id))
-        return contact
-
+    assert contact is not None
+    wa_id, user_id = user.wa_id or None, user.user_id or None
     changed = False
     if wa_id and contact.wa_id != wa_id and by_wa is None:
         _fill_identity(contact, wa_id=wa_id)
@@ -295,16 +275,209 @@ async def do_upsert_from_whatsapp(
                 contact_id=str(contact.id),
                 other_contact_id=str(by_user.id),
             )
-    if profile_name and contact.profile_name != profile_name:
-        contact.profile_name = profile_name
+    if user.profile_name and contact.profile_name != user.profile_name:
+        contact.profile_name = user.profile_name
         changed = True
-    if username and contact.username != username:
-        contact.username = username
+    if user.username and contact.username != user.username:
+        contact.username = user.username
         changed = True
     if changed:
         contact.updated_at = now
-        await session.flush()
     return contact
+
+
+# Rows per INSERT: a contact row has 15 columns, far below SQLite's 32,766 parameters.
+_INSERT_CHUNK: Final = 500
+
+
+async def _contacts_named(
+    session: AsyncSession, workspace_id: uuid.UUID, users: Iterable[WhatsAppUser]
+) -> tuple[dict[str, Contact], dict[str, Contact]]:
+    """The workspace's contacts of ``users``, by ``wa_id`` and by BSUID: one query a chunk."""
+    wa_ids = sorted({u.wa_id for u in users if u.wa_id})
+    user_ids = sorted({u.user_id for u in users if u.user_id})
+    by_wa: dict[str, Contact] = {}
+    by_user: dict[str, Contact] = {}
+    for start in range(0, max(len(wa_ids), len(user_ids)), _INSERT_CHUNK):
+        wa_chunk = wa_ids[start : start + _INSERT_CHUNK]
+        user_chunk = user_ids[start : start + _INSERT_CHUNK]
+        matches: list[ColumnElement[bool]] = []
+        if wa_chunk:
+            matches.append(Contact.wa_id.in_(wa_chunk))
+        if user_chunk:
+            matches.append(Contact.user_id.in_(user_chunk))
+        for contact in await session.scalars(
+            select(Contact).where(Contact.workspace_id == workspace_id, or_(*matches))
+        ):
+            if contact.wa_id is not None:
+                by_wa[contact.wa_id] = contact
+            if contact.user_id is not None:
+                by_user[contact.user_id] = contact
+    return by_wa, by_user
+
+
+async def do_upsert_many_from_whatsapp(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    users: Sequence[WhatsAppUser],
+    now: datetime,
+) -> list[Contact]:
+    """The contacts of WhatsApp users named in webhooks, created or refreshed, in order.
+
+    A batch costs one lookup, and for the users not known yet one ``INSERT ... ON CONFLICT
+    DO NOTHING`` and a second lookup, whatever its size. Idempotent. Each user is found by
+    ``wa_id`` or by BSUID (``user_id``); the one found learns the identifier it lacked,
+    and the profile name and username are refreshed. When the two identifiers name two
+    different contacts (a number added by hand and a username user seen before), the
+    ``wa_id`` contact is used and the BSUID stays where it is (merging contacts is not done
+    here). A user named twice in the batch is one contact. A concurrent insert of the same
+    user is absorbed: the conflict skips our row and the second lookup reads theirs. Does
+    not commit.
+    """
+    if not users:
+        return []
+    by_wa, by_user = await _contacts_named(session, workspace_id, users)
+    # The users no contact knows yet, one row each (merged when two name one person).
+    new_rows: list[dict[str, Any]] = []
+    planned_wa: dict[str, dict[str, Any]] = {}
+    planned_user: dict[str, dict[str, Any]] = {}
+    for user in users:
+        if (user.wa_id and user.wa_id in by_wa) or (user.user_id and user.user_id in by_user):
+            continue
+        row = (planned_wa.get(user.wa_id) if user.wa_id else None) or (
+            planned_user.get(user.user_id) if user.user_id else None
+        )
+        if row is None:
+            row = _new_contact_row(workspace_id, user, now)
+            new_rows.append(row)
+        elif user.user_id and row["user_id"] is None:
+            row["user_id"] = user.user_id
+            row["country"] = row["country"] or phone.bsuid_country(user.user_id)
+        elif user.wa_id and row["wa_id"] is None:
+            merged = _new_contact_row(workspace_id, replace(user, user_id=row["user_id"]), now)
+            row.update(wa_id=merged["wa_id"], phone_e164=merged["phone_e164"])
+            row["country"] = merged["country"] or row["country"]
+        if row["wa_id"]:
+            planned_wa[row["wa_id"]] = row
+        if row["user_id"]:
+            planned_user[row["user_id"]] = row
+    if new_rows:
+        table = Contact.__table__
+        statement = insert_for(session)(table).on_conflict_do_nothing()
+        for start in range(0, len(new_rows), _INSERT_CHUNK):
+            await session.execute(statement, new_rows[start : start + _INSERT_CHUNK])
+        by_wa, by_user = await _contacts_named(session, workspace_id, users)
+        created = {row["id"] for row in new_rows}
+        for contact in {c.id: c for c in [*by_wa.values(), *by_user.values()]}.values():
+            if contact.id in created:
+                log.info(
+                    "contact_created", workspace_id=str(workspace_id), contact_id=str(contact.id)
+                )
+    contacts: list[Contact] = []
+    for user in users:
+        found_wa = by_wa.get(user.wa_id) if user.wa_id else None
+        found_user = by_user.get(user.user_id) if user.user_id else None
+        if found_wa is None and found_user is None:
+            raise LookupError(
+                f"contact of {user.wa_id or user.user_id} neither inserted nor found"
+            )  # a conflicting row deleted between our insert and our lookup: try again
+        contacts.append(
+            _refresh_from_whatsapp(workspace_id, user, by_wa=found_wa, by_user=found_user, now=now)
+        )
+    await session.flush()
+    return contacts
+
+
+async def do_upsert_from_whatsapp(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    wa_id: str | None,
+    user_id: str | None = None,
+    profile_name: str | None = None,
+    username: str | None = None,
+    now: datetime,
+) -> Contact:
+    """The contact of one WhatsApp user named in a webhook, created or refreshed
+    (``do_upsert_many_from_whatsapp`` of one). Does not commit."""
+    user = WhatsAppUser(
+        wa_id=wa_id or None,
+        user_id=user_id or None,
+        profile_name=profile_name,
+        username=username,
+    )
+    (contact,) = await do_upsert_many_from_whatsapp(
+        session=session, workspace_id=workspace_id, users=[user], now=now
+    )
+    return contact
+
+
+async def do_change_identity(
+    *,
+    session: AsyncSession,
+    contact: Contact,
+    wa_id: str | None = None,
+    user_id: str | None = None,
+    now: datetime,
+) -> bool:
+    """Move the contact to the identity Meta says its user now has; whether it moved.
+
+    For Meta's system messages: ``user_changed_number`` (a new ``wa_id``, and with it a new
+    BSUID, which the user's next message names; the old one is kept until then) and
+    ``user_changed_user_id`` (a new BSUID). A new number that is not a phone number, or an
+    identifier another contact of the workspace already holds (a number added by hand, a
+    user seen before), moves nothing and is logged: merging contacts is not done here.
+    Does not commit.
+    """
+    changed = False
+    if wa_id and wa_id != contact.wa_id:
+        try:
+            number = phone.normalize(wa_id, rejected_line_types=frozenset())
+        except phone.InvalidPhoneNumber as error:
+            log.warning(
+                "contact_number_change_unreadable",
+                contact_id=str(contact.id),
+                reason=error.reason.value,
+            )
+            number = None
+        holder = (
+            await get_contact_by_wa_id(
+                session=session, workspace_id=contact.workspace_id, wa_id=number.wa_id
+            )
+            if number is not None
+            else None
+        )
+        if holder is not None and holder.id != contact.id:
+            log.warning(
+                "contact_identity_split",
+                workspace_id=str(contact.workspace_id),
+                contact_id=str(contact.id),
+                other_contact_id=str(holder.id),
+            )
+        elif number is not None:
+            _fill_identity(contact, wa_id=number.wa_id)
+            changed = True
+    if user_id and user_id != contact.user_id and len(user_id) <= _USER_ID_LENGTH:
+        holder = await get_contact_by_user_id(
+            session=session, workspace_id=contact.workspace_id, user_id=user_id
+        )
+        if holder is not None and holder.id != contact.id:
+            log.warning(
+                "contact_identity_split",
+                workspace_id=str(contact.workspace_id),
+                contact_id=str(contact.id),
+                other_contact_id=str(holder.id),
+            )
+        else:
+            contact.user_id = user_id
+            contact.country = contact.country or phone.bsuid_country(user_id)
+            changed = True
+    if changed:
+        contact.updated_at = now
+        await session.flush()
+        log.info("contact_identity_changed", contact_id=str(contact.id))
+    return changed
 
 
 async def get_or_create_for_recipient(

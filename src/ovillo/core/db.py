@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import MetaData, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -41,6 +43,13 @@ class Base(DeclarativeBase):
 
 def is_sqlite_url(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def insert_for(session: AsyncSession) -> Any:
+    """The session's dialect's ``insert`` construct, the one with ``on_conflict_do_*``:
+    PostgreSQL and SQLite spell ``INSERT ... ON CONFLICT`` alike, SQLAlchemy apart."""
+    dialect = session.get_bind().dialect.name
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:

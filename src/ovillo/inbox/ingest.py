@@ -70,6 +70,8 @@ from ovillo.channels.models import Channel, WebhookEventState
 from ovillo.cloudapi import webhooks as wire
 from ovillo.cloudapi.errors import CloudAPIError, CloudAPITransportError
 from ovillo.contacts import service as contacts_service
+from ovillo.contacts.models import Contact
+from ovillo.core import ids
 from ovillo.core.errors import OvilloError
 from ovillo.core.runtime import Runtime
 from ovillo.core.storage import StorageKeyError, extension_for, new_storage_key, storage_for
@@ -112,6 +114,8 @@ MAX_BATCH: Final = 500
 # Parsing is CPU only: the event loop serves requests in between every this many bodies.
 PARSE_SLICE: Final = 25
 MEDIA_TYPES: Final = frozenset({"image", "video", "audio", "document", "sticker"})
+# Meta's system messages that give their sender a new ``wa_id`` or BSUID.
+IDENTITY_CHANGES: Final = frozenset({"user_changed_number", "user_changed_user_id"})
 
 
 # --- Pure: the status order ------------------------------------------------------------------
@@ -333,6 +337,12 @@ class ApplyCache:
 
     channels: dict[str, Channel | None] = field(default_factory=dict)
     messages: dict[str, Message | None] = field(default_factory=dict)
+    # Senders resolved ahead by ``prepare_senders``: contacts by (workspace, user) and
+    # conversations by (channel, contact).
+    contacts: dict[tuple[uuid.UUID, contacts_service.WhatsAppUser], Contact] = field(
+        default_factory=dict
+    )
+    conversations: dict[tuple[uuid.UUID, uuid.UUID], Conversation] = field(default_factory=dict)
 
     async def channel(self, session: AsyncSession, phone_number_id: str) -> Channel | None:
         if phone_number_id not in self.channels:
@@ -360,6 +370,91 @@ class ApplyCache:
         if wamid not in self.messages:
             await self.load_messages(session, [wamid])
         return self.messages[wamid]
+
+
+def sender_of(
+    value: wire.MessagesValue, message: wire.InboundMessageBase
+) -> contacts_service.WhatsAppUser:
+    """Who sent ``message``: ``from`` or ``from_user_id``, completed by ``contacts[]``."""
+    sender = value.contact_of(message)
+    profile = sender.profile if sender is not None else None
+    return contacts_service.WhatsAppUser(
+        wa_id=message.from_ or (sender.wa_id if sender is not None else None) or None,
+        user_id=message.from_user_id or (sender.user_id if sender is not None else None) or None,
+        profile_name=profile.name if profile is not None else None,
+        username=profile.username if profile is not None else None,
+    )
+
+
+def changes_identity(message: wire.InboundMessageBase) -> bool:
+    """Whether ``message`` moves its sender to a new ``wa_id`` or BSUID (Meta's system
+    message): who later messages name depends on it having been applied."""
+    return isinstance(message, wire.SystemMessage) and message.system.type in IDENTITY_CHANGES
+
+
+async def prepare_senders(
+    session: AsyncSession,
+    cache: ApplyCache,
+    payloads: Iterable[wire.WebhookPayload],
+    *,
+    now: datetime,
+) -> None:
+    """Find or create, for a batch at once, the contacts and current conversations of the
+    senders of the inbound messages in ``payloads`` not stored yet, and lock those
+    conversations in id order (``outbox.do_lock_conversations``).
+
+    Per number, one lookup and one ``INSERT ... ON CONFLICT DO NOTHING`` of contacts, the
+    same of conversations, however many new customers wrote: a campaign's answers cost
+    about what its statuses cost. Stops at the first message that changes its sender's
+    identity (a number change): the senders after it are found one by one, once it is
+    applied. Precondition: ``cache.messages`` holds the batch's wamids.
+    """
+    wanted: dict[uuid.UUID, tuple[Channel, list[contacts_service.WhatsAppUser]]] = {}
+    stop = False
+    for payload in payloads:
+        for entry in payload.entry:
+            for change in entry.changes:
+                value = change.value
+                if not isinstance(value, wire.MessagesValue) or not value.messages:
+                    continue
+                channel = await cache.channel(session, value.metadata.phone_number_id)
+                if channel is None:
+                    continue
+                for message in value.messages:
+                    if changes_identity(message):
+                        stop = True
+                        break
+                    if cache.messages.get(message.id) is not None:
+                        continue
+                    try:
+                        user = sender_of(value, message)
+                    except ValueError:
+                        continue  # no sender: the message's own apply says why
+                    wanted.setdefault(channel.id, (channel, []))[1].append(user)
+                if stop:
+                    break
+            if stop:
+                break
+        if stop:
+            break
+    locked: list[uuid.UUID] = []
+    for channel, users in wanted.values():
+        contacts = await contacts_service.do_upsert_many_from_whatsapp(
+            session=session, workspace_id=channel.workspace_id, users=users, now=now
+        )
+        for user, contact in zip(users, contacts, strict=True):
+            cache.contacts[(channel.workspace_id, user)] = contact
+        conversations = await inbox_service.do_get_or_open_conversations(
+            session=session,
+            workspace_id=channel.workspace_id,
+            channel_id=channel.id,
+            contact_ids=[contact.id for contact in contacts],
+            now=now,
+        )
+        for contact_id, conversation in conversations.items():
+            cache.conversations[(channel.id, contact_id)] = conversation
+            locked.append(conversation.id)
+    await outbox.do_lock_conversations(session=session, conversation_ids=locked)
 
 
 def wamids_of(payload: wire.WebhookPayload) -> list[str]:
@@ -393,8 +488,11 @@ async def apply_webhook_body(
         outcome.parse_error = str(error)[:1000]
         outcome.unknown.append({"problem": outcome.parse_error})
         return outcome
+    cache = cache or ApplyCache()
+    await cache.load_messages(session, wamids_of(payload))
+    await prepare_senders(session, cache, [payload], now=now)
     return await apply_webhook_payload(
-        session=session, runtime=runtime, payload=payload, now=now, cache=cache or ApplyCache()
+        session=session, runtime=runtime, payload=payload, now=now, cache=cache
     )
 
 
@@ -496,27 +594,31 @@ async def _apply_inbound(
     if await cache.message(session, message.id) is not None:
         outcome.counts["duplicate_messages"] += 1
         return
-    sender = value.contact_of(message)
-    profile = sender.profile if sender is not None else None
-    contact = await contacts_service.do_upsert_from_whatsapp(
-        session=session,
-        workspace_id=channel.workspace_id,
-        wa_id=message.from_ or (sender.wa_id if sender is not None else None),
-        user_id=message.from_user_id or (sender.user_id if sender is not None else None),
-        profile_name=profile.name if profile is not None else None,
-        username=profile.username if profile is not None else None,
-        now=now,
-    )
-    conversation = await inbox_service.do_get_or_open_conversation(
-        session=session,
-        workspace_id=channel.workspace_id,
-        channel_id=channel.id,
-        contact_id=contact.id,
-        now=now,
-    )
+    user = sender_of(value, message)
+    contact = cache.contacts.get((channel.workspace_id, user))
+    if contact is None:
+        contact = await contacts_service.do_upsert_from_whatsapp(
+            session=session,
+            workspace_id=channel.workspace_id,
+            wa_id=user.wa_id,
+            user_id=user.user_id,
+            profile_name=user.profile_name,
+            username=user.username,
+            now=now,
+        )
+    conversation = cache.conversations.get((channel.id, contact.id))
+    if conversation is None:
+        conversation = await inbox_service.do_get_or_open_conversation(
+            session=session,
+            workspace_id=channel.workspace_id,
+            channel_id=channel.id,
+            contact_id=contact.id,
+            now=now,
+        )
     occurred_at = occurred_at_of(message, now=now)
     text = text_of(message)
     row = Message(
+        id=ids.new_id(now),
         workspace_id=channel.workspace_id,
         conversation_id=conversation.id,
         channel_id=channel.id,
@@ -565,9 +667,34 @@ async def _apply_inbound(
             now=now,
         )
         outcome.counts["referrals"] += 1
-    await session.flush()
+    if isinstance(message, wire.SystemMessage):
+        outcome.counts["identity_changes"] += int(
+            await _apply_identity_change(session=session, contact=contact, message=message, now=now)
+        )
+    # No flush: the batch's rows go in together (one INSERT for many) at its next query or
+    # its commit; ``cache.messages`` already answers for this wamid, and the id is ours.
     live.message_created(session, message=row, conversation=conversation)
     outcome.counts["messages"] += 1
+
+
+async def _apply_identity_change(
+    *, session: AsyncSession, contact: Contact, message: wire.SystemMessage, now: datetime
+) -> bool:
+    """Move the contact to the new number or BSUID a system message announces."""
+    system = message.system
+    if system.type == "user_changed_number":
+        return await contacts_service.do_change_identity(
+            session=session,
+            contact=contact,
+            wa_id=system.wa_id or system.new_wa_id,
+            user_id=system.user_id,
+            now=now,
+        )
+    if system.type == "user_changed_user_id":
+        return await contacts_service.do_change_identity(
+            session=session, contact=contact, user_id=system.user_id, now=now
+        )
+    return False
 
 
 def _refresh_conversation(
@@ -856,15 +983,19 @@ async def _apply_batch(
             session=session, events=[event for event, _ in batch]
         )
         cache = ApplyCache()
-        await cache.load_messages(
-            session,
-            (
-                wamid
-                for event, payload in batch
-                if event.id in claimed and not isinstance(payload, str)
-                for wamid in wamids_of(payload)
-            ),
-        )
+        payloads = [
+            payload
+            for event, payload in batch
+            if event.id in claimed and not isinstance(payload, str)
+        ]
+        try:
+            await cache.load_messages(
+                session, (wamid for payload in payloads for wamid in wamids_of(payload))
+            )
+            await prepare_senders(session, cache, payloads, now=now)
+        except Exception as error:
+            # Blame the first event: it is applied alone, the rest then go on together.
+            raise _BatchFailed(0, error) from error
         finished: list[webhook_log.FinishedEvent] = []
         for index, (event, payload) in enumerate(batch):
             if event.id not in claimed:

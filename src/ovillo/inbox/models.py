@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ovillo.core.db import Base
@@ -61,6 +61,17 @@ class Conversation(Base):
     __table_args__ = (
         Index("ix_conversation_list", "workspace_id", "status", "last_activity_at"),
         Index("ix_conversation_thread", "channel_id", "contact_id", "status"),
+        # One current (open or snoozed) conversation per contact and number: two webhooks
+        # or a send and a webhook that open one at once cannot make two; the loser of the
+        # race reads the winner's (``inbox.service.do_get_or_open_conversation``).
+        Index(
+            "uq_conversation_current",
+            "channel_id",
+            "contact_id",
+            unique=True,
+            sqlite_where=text("status != 'closed'"),
+            postgresql_where=text("status != 'closed'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)

@@ -36,6 +36,7 @@ from sqlalchemy import Select, Table, and_, bindparam, case, exists, func, or_, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
+from ovillo.core.ids import new_id
 from ovillo.inbox import live
 from ovillo.inbox.models import (
     AuthorType,
@@ -52,6 +53,7 @@ __all__ = [
     "OUTBOX_TOPIC",
     "Accepted",
     "Failed",
+    "NewMessage",
     "Outcome",
     "Released",
     "Retry",
@@ -60,6 +62,8 @@ __all__ = [
     "content_summary",
     "do_apply_outcomes",
     "do_enqueue_message",
+    "do_enqueue_messages",
+    "do_lock_conversations",
     "do_reconcile_from_status",
     "do_requeue_unanswered",
     "due_channel_ids",
@@ -138,6 +142,107 @@ def _string(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """One message for ``do_enqueue_messages``: its arguments as ``do_enqueue_message``'s."""
+
+    conversation: Conversation
+    content: Mapping[str, Any]
+    author_type: AuthorType | str
+    author_id: str | None = None
+    priority: int = 0
+    template_category: str | None = None
+    not_before: datetime | None = None
+
+
+# Conversation ids per locking ``SELECT ... FOR UPDATE``.
+_LOCK_CHUNK = 500
+
+
+async def do_lock_conversations(
+    *, session: AsyncSession, conversation_ids: Collection[uuid.UUID]
+) -> None:
+    """Lock the rows of ``conversation_ids`` for the caller's transaction, in id order, and
+    reload them (the session's copies may predate another transaction's commit).
+
+    PostgreSQL: every transaction that changes many conversations at once (ingestion's
+    batches, a bulk enqueue) takes their locks here first, all in one order, so two of
+    them wait for each other instead of deadlocking (40P01). SQLite has one writer at a
+    time, and no row locks to take.
+    """
+    if session.get_bind().dialect.name != "postgresql" or not conversation_ids:
+        return
+    ordered = sorted(set(conversation_ids))
+    for start in range(0, len(ordered), _LOCK_CHUNK):
+        await session.execute(
+            select(Conversation)
+            .where(Conversation.id.in_(ordered[start : start + _LOCK_CHUNK]))
+            .order_by(Conversation.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+
+def _queued_message(*, workspace_id: uuid.UUID, item: NewMessage, now: datetime) -> Message:
+    conversation = item.conversation
+    if conversation.workspace_id != workspace_id:
+        raise ValueError("the conversation belongs to another workspace")
+    summary = content_summary(item.content)
+    message = Message(
+        id=new_id(now),
+        workspace_id=workspace_id,
+        conversation_id=conversation.id,
+        channel_id=conversation.channel_id,
+        contact_id=conversation.contact_id,
+        direction=Direction.OUTBOUND,
+        type=summary.type,
+        text=summary.text,
+        content=dict(item.content),
+        template_name=summary.template_name,
+        template_language=summary.template_language,
+        template_category=item.template_category.upper() if item.template_category else None,
+        author_type=str(item.author_type),
+        author_id=item.author_id,
+        reply_to_wamid=summary.reply_to_wamid,
+        status=MessageStatus.QUEUED,
+        priority=item.priority,
+        attempts=0,
+        next_attempt_at=max(now, item.not_before) if item.not_before is not None else now,
+        created_at=now,
+        queued_at=now,
+    )
+    conversation.last_activity_at = now
+    if summary.text:
+        conversation.last_message_preview = summary.text[:_PREVIEW_LENGTH]
+    return message
+
+
+async def do_enqueue_messages(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    messages: Sequence[NewMessage],
+    now: datetime,
+) -> list[Message]:
+    """Write many outgoing messages ``queued`` at once, in order; no commit.
+
+    As ``do_enqueue_message`` for each, with their conversations locked first in id order
+    (``do_lock_conversations``: a bulk enqueue and ingestion never deadlock) and their rows
+    written by one INSERT at the end. Precondition: the contents were validated.
+    """
+    await do_lock_conversations(
+        session=session, conversation_ids=[item.conversation.id for item in messages]
+    )
+    rows = [_queued_message(workspace_id=workspace_id, item=item, now=now) for item in messages]
+    session.add_all(rows)
+    await session.flush()
+    if rows:
+        await notify(session, OUTBOX_TOPIC)
+    for item, message in zip(messages, rows, strict=True):
+        live.message_created(session, message=message, conversation=item.conversation)
+    return rows
+
+
 async def do_enqueue_message(
     *,
     session: AsyncSession,
@@ -157,37 +262,20 @@ async def do_enqueue_message(
     ``messaging_product`` and ``biz_opaque_callback_data`` are added when it is sent). The
     number's send pipeline is woken when the caller commits. ``priority``: lower goes first
     (agents' replies before campaign traffic). ``not_before`` holds the send until then.
-    Precondition: the content was validated (``check_*`` in the caller's service).
+    Precondition: the content was validated (``check_*`` in the caller's service). To queue
+    many in one transaction, ``do_enqueue_messages``.
     """
-    if conversation.workspace_id != workspace_id:
-        raise ValueError("the conversation belongs to another workspace")
-    summary = content_summary(content)
-    message = Message(
-        workspace_id=workspace_id,
-        conversation_id=conversation.id,
-        channel_id=conversation.channel_id,
-        contact_id=conversation.contact_id,
-        direction=Direction.OUTBOUND,
-        type=summary.type,
-        text=summary.text,
-        content=dict(content),
-        template_name=summary.template_name,
-        template_language=summary.template_language,
-        template_category=template_category.upper() if template_category else None,
-        author_type=str(author_type),
+    item = NewMessage(
+        conversation=conversation,
+        content=content,
+        author_type=author_type,
         author_id=author_id,
-        reply_to_wamid=summary.reply_to_wamid,
-        status=MessageStatus.QUEUED,
         priority=priority,
-        attempts=0,
-        next_attempt_at=max(now, not_before) if not_before is not None else now,
-        created_at=now,
-        queued_at=now,
+        template_category=template_category,
+        not_before=not_before,
     )
+    message = _queued_message(workspace_id=workspace_id, item=item, now=now)
     session.add(message)
-    conversation.last_activity_at = now
-    if summary.text:
-        conversation.last_message_preview = summary.text[:_PREVIEW_LENGTH]
     await session.flush()
     await notify(session, OUTBOX_TOPIC)
     live.message_created(session, message=message, conversation=conversation)

@@ -29,6 +29,7 @@ import structlog
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, column, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import type_coerce
 
@@ -41,7 +42,8 @@ from ovillo.cloudapi.media import MEDIA_LIMITS, MediaKind, media_kind_for_mime
 from ovillo.cloudapi.messages import parse_outbound_message
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.models import Contact
-from ovillo.core import idempotency
+from ovillo.core import idempotency, ids
+from ovillo.core.db import insert_for
 from ovillo.core.runtime import Runtime
 from ovillo.core.storage import (
     StorageKeyError,
@@ -84,6 +86,8 @@ log = structlog.get_logger(__name__)
 MAX_PAGE_SIZE: Final = 200
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_EVENTS: Final = 1000
+# Ids per ``IN (...)`` and rows per INSERT: far below SQLite's and asyncpg's parameter limits.
+LOOKUP_CHUNK: Final = 500
 
 OUTSIDE_WINDOW_WARNING: Final = "outside_customer_service_window"
 MEDIA_TYPES: Final = frozenset({"image", "video", "audio", "document", "sticker"})
@@ -164,6 +168,79 @@ def decode_message_cursor(cursor: str) -> tuple[int, Order]:
 # --- Conversations: finding and opening --------------------------------------------------
 
 
+async def _current_conversations(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    contact_ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, Conversation]:
+    found: dict[uuid.UUID, Conversation] = {}
+    for start in range(0, len(contact_ids), LOOKUP_CHUNK):
+        for conversation in await session.scalars(
+            select(Conversation).where(
+                Conversation.workspace_id == workspace_id,
+                Conversation.channel_id == channel_id,
+                Conversation.contact_id.in_(contact_ids[start : start + LOOKUP_CHUNK]),
+                Conversation.status != ConversationStatus.CLOSED,
+            )
+        ):
+            found[conversation.contact_id] = conversation
+    return found
+
+
+async def do_get_or_open_conversations(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    contact_ids: Sequence[uuid.UUID],
+    now: datetime,
+) -> dict[uuid.UUID, Conversation]:
+    """The current (not closed) conversation of each contact on the channel, by contact id;
+    a new open one for those who have none.
+
+    For ingestion (no window inherited: the inbound message sets it). A batch costs one
+    lookup, and for contacts without a current conversation one ``INSERT ... ON CONFLICT
+    DO NOTHING`` and a second lookup: the unique index of current conversations turns a
+    concurrent opening into a skipped row, and the lookup reads the winner's. Does not
+    commit.
+    """
+    wanted = list(dict.fromkeys(contact_ids))
+    if not wanted:
+        return {}
+    found = await _current_conversations(
+        session, workspace_id=workspace_id, channel_id=channel_id, contact_ids=wanted
+    )
+    missing = [contact_id for contact_id in wanted if contact_id not in found]
+    if missing:
+        rows = [
+            {
+                "id": ids.new_id(now),
+                "workspace_id": workspace_id,
+                "channel_id": channel_id,
+                "contact_id": contact_id,
+                "status": ConversationStatus.OPEN.value,
+                "unread_count": 0,
+                "last_activity_at": now,
+                "created_at": now,
+            }
+            for contact_id in missing
+        ]
+        statement = insert_for(session)(Conversation.__table__).on_conflict_do_nothing()
+        for start in range(0, len(rows), LOOKUP_CHUNK):
+            await session.execute(statement, rows[start : start + LOOKUP_CHUNK])
+        found.update(
+            await _current_conversations(
+                session, workspace_id=workspace_id, channel_id=channel_id, contact_ids=missing
+            )
+        )
+        if len(found) < len(wanted):
+            # Closed by another transaction between its insert and our lookup: try again.
+            raise LookupError("a conversation was neither opened nor found")
+    return found
+
+
 async def do_get_or_open_conversation(
     *,
     session: AsyncSession,
@@ -182,20 +259,19 @@ async def do_get_or_open_conversation(
     pipeline reads the window from the message's conversation). Ingestion opens without
     it: the inbound message it applies sets the window itself.
 
-    Does not commit. Callers that may race (two webhooks for one new contact) hold the
-    channel's ingestion lease or retry on the unique violation of their own rows.
+    Race-safe: one current conversation per contact and number is a unique index, so of two
+    transactions opening one at once the second's insert fails (in a savepoint) and it
+    reads the first's. Does not commit.
     """
     thread = (
         Conversation.workspace_id == workspace_id,
         Conversation.channel_id == channel_id,
         Conversation.contact_id == contact_id,
     )
-    current = await session.scalar(
-        select(Conversation)
-        .where(*thread, Conversation.status != ConversationStatus.CLOSED)
-        .order_by(Conversation.created_at.desc())
-        .limit(1)
+    current_query = select(Conversation).where(
+        *thread, Conversation.status != ConversationStatus.CLOSED
     )
+    current = await session.scalar(current_query)
     if current is not None:
         return current
     previous = (
@@ -209,6 +285,7 @@ async def do_get_or_open_conversation(
         else None
     )
     conversation = Conversation(
+        id=ids.new_id(now),
         workspace_id=workspace_id,
         channel_id=channel_id,
         contact_id=contact_id,
@@ -222,8 +299,17 @@ async def do_get_or_open_conversation(
         conversation.referral = previous.referral
         conversation.referral_at = previous.referral_at
         conversation.free_entry_point_expires_at = previous.free_entry_point_expires_at
-    session.add(conversation)
-    await session.flush()
+    await session.flush()  # the caller's pending changes, outside the savepoint below
+    try:
+        async with session.begin_nested():
+            session.add(conversation)
+    except IntegrityError:
+        # Opened meanwhile by another transaction (committed: PostgreSQL made our insert
+        # wait for it): that one is the contact's current conversation.
+        current = await session.scalar(current_query)
+        if current is None:
+            raise
+        return current
     return conversation
 
 
