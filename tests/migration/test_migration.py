@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from ovillo.core.settings import Settings
-from ovillo.migrations import target_metadata, upgrade
+from ovillo.migrations import include_name, target_metadata, upgrade
 
 
 def test_upgrade_to_head_leaves_nothing_to_autogenerate(sqlite_settings: Settings) -> None:
@@ -17,7 +17,8 @@ def test_upgrade_to_head_leaves_nothing_to_autogenerate(sqlite_settings: Setting
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "render_as_batch": True}
+                connection,
+                opts={"compare_type": True, "render_as_batch": True, "include_name": include_name},
             )
             assert compare_metadata(context, target_metadata()) == []
     finally:

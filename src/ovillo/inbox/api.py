@@ -20,18 +20,21 @@ from fastapi import (
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
+from ovillo.contacts.schemas import ContactOut
 from ovillo.core import events, idempotency
 from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
-from ovillo.inbox import service
+from ovillo.inbox import search, service
 from ovillo.inbox.models import ConversationStatus
 from ovillo.inbox.schemas import (
     AssignIn,
+    ContactHitsOut,
     ConversationEventListOut,
     ConversationEventOut,
     ConversationOut,
     ConversationPageOut,
     MediaOut,
+    MessageHitsOut,
     MessageOut,
     MessagePageOut,
     MessageQueuedOut,
@@ -39,6 +42,7 @@ from ovillo.inbox.schemas import (
     NoteIn,
     NoteListOut,
     NoteOut,
+    SearchOut,
 )
 
 router = APIRouter(tags=["inbox"])
@@ -456,6 +460,45 @@ async def get_media_content(
         )
     headers["Content-Disposition"] = disposition
     return Response(content.data or b"", media_type=media.mime_type, headers=headers)
+
+
+# --- Search ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/search",
+    summary="Search contacts and messages",
+    response_model=SearchOut,
+    responses=api_problem_responses(422),
+)
+async def search_workspace(
+    context: ApiContext,
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=200, description="Words to find.")],
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+    cursor: Cursor = None,
+) -> SearchOut:
+    """Contacts (name, profile name, username, number) and messages (their text) that
+    contain every word of `q`, each word as a prefix, accents ignored ("cancion" finds
+    "Canción"), best match first. A section's `next_cursor`, passed back with the same
+    `q`, gives that section's next page."""
+    results = await search.search(
+        session=session, workspace_id=context.workspace_id, query=q, limit=limit, cursor=cursor
+    )
+    return SearchOut(
+        contacts=ContactHitsOut(
+            data=[ContactOut.of(c) for c in results.contacts.items],
+            next_cursor=results.contacts.next_cursor,
+        )
+        if results.contacts is not None
+        else None,
+        messages=MessageHitsOut(
+            data=[MessageOut.of(m) for m in results.messages.items],
+            next_cursor=results.messages.next_cursor,
+        )
+        if results.messages is not None
+        else None,
+    )
 
 
 # --- Live events -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from ovillo.cloudapi.errors import spec_for
+from ovillo.contacts.schemas import ContactOut
 from ovillo.contacts.service import display_name
 from ovillo.rules import window as window_rules
 
@@ -358,6 +359,28 @@ class MessagePageOut(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
+
+
+class ContactHitsOut(BaseModel):
+    data: list[ContactOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` (same `q`) for more contacts; null when there are no more."
+    )
+
+
+class MessageHitsOut(BaseModel):
+    data: list[MessageOut]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` (same `q`) for more messages; null when there are no more."
+    )
+
+
+class SearchOut(BaseModel):
+    """Contacts and messages matching the query, best first. A section is null when a
+    cursor asked for the other one."""
+
+    contacts: ContactHitsOut | None
+    messages: MessageHitsOut | None
 
 
 class MessageSend(BaseModel):

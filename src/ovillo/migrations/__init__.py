@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -25,6 +26,20 @@ MODEL_MODULES: tuple[str, ...] = (
     "ovillo.inbox.models",
     "ovillo.worker.models",
 )
+
+
+# Made by hand in migrations, not declared in the models (full-text search: FTS5 tables
+# and triggers on SQLite, expression indexes on PostgreSQL); autogenerate must leave them.
+HAND_MANAGED: tuple[str, ...] = ("message_search", "contact_search", "ix_message_search",
+                                 "ix_contact_search")  # fmt: skip
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's ``include_name``: everything but ``HAND_MANAGED`` (and FTS5's own tables,
+    ``message_search_data`` and the like)."""
+    if name is None or type_ not in ("table", "index"):
+        return True
+    return not any(name == hand or name.startswith(hand + "_") for hand in HAND_MANAGED)
 
 
 def target_metadata() -> MetaData:

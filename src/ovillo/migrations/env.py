@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ovillo.core.db import create_engine, is_sqlite_url
 from ovillo.core.settings import Settings, get_settings
 from ovillo.core.types import UTCDateTime
-from ovillo.migrations import target_metadata
+from ovillo.migrations import include_name, target_metadata
 
 config = context.config
 settings: Settings = config.attributes.get("ovillo_settings") or get_settings()
@@ -43,6 +43,7 @@ def _configure(connection: Connection | None = None) -> None:
         compare_type=True,
         compare_server_default=True,
         render_item=_render_item,
+        include_name=include_name,
     )
 
 

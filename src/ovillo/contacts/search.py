@@ -1,0 +1,66 @@
+"""Finding contacts by name, profile name, username or number: full text, accents folded.
+
+The index is kept by the database itself, so every way a contact is written (the API,
+webhooks in bulk) keeps it current: on SQLite the ``contact_search`` FTS5 table filled by
+triggers, on PostgreSQL a GIN index over the folded text (migration ``search``; terms as
+in ``core.search``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Final
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ovillo.contacts.models import Contact
+from ovillo.core.search import fts5_match, search_terms, tsquery_text
+
+# The indexed text on PostgreSQL: written exactly as the index's expression, so the planner
+# uses the index.
+PG_DOCUMENT: Final = (
+    "to_tsvector('simple'::regconfig, ovillo_fold("
+    "COALESCE(name, '') || ' ' || COALESCE(profile_name, '') || ' ' || "
+    "COALESCE(username, '') || ' ' || COALESCE(wa_id, '') || ' ' || "
+    "COALESCE(phone_e164, '')))"
+)
+
+_SQLITE = text(
+    "SELECT contact.id FROM contact_search JOIN contact ON contact.id = contact_search.contact_id "
+    "WHERE contact_search MATCH :match AND contact.workspace_id = :workspace_id "
+    "ORDER BY contact_search.rank, contact.id LIMIT :limit OFFSET :offset"
+)
+_POSTGRES = text(
+    f"SELECT id FROM contact WHERE workspace_id = :workspace_id "
+    f"AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :query) "
+    f"ORDER BY ts_rank({PG_DOCUMENT}, to_tsquery('simple'::regconfig, :query)) DESC, id "
+    "LIMIT :limit OFFSET :offset"
+)
+
+
+async def search_contacts(
+    *, session: AsyncSession, workspace_id: uuid.UUID, query: str, limit: int, offset: int = 0
+) -> list[Contact]:
+    """The workspace's contacts matching every word of ``query`` (as prefixes), best first;
+    ``limit`` of them after skipping ``offset``. An empty query finds nothing."""
+    terms = search_terms(query)
+    if not terms:
+        return []
+    params: dict[str, object] = {"limit": limit, "offset": offset}
+    if session.get_bind().dialect.name == "postgresql":
+        params |= {"workspace_id": workspace_id, "query": tsquery_text(terms)}
+        statement = _POSTGRES
+    else:
+        # SQLite stores UUIDs as 32 hex digits (SQLAlchemy's Uuid without native support).
+        params |= {"workspace_id": workspace_id.hex, "match": fts5_match(terms)}
+        statement = _SQLITE
+    # A raw statement returns SQLite's ids as text.
+    ids = [
+        value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+        for (value,) in await session.execute(statement, params)
+    ]
+    if not ids:
+        return []
+    found = {c.id: c for c in await session.scalars(select(Contact).where(Contact.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]

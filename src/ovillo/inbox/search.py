@@ -1,0 +1,130 @@
+"""Search across the workspace's contacts and messages (the inbox's search box).
+
+Messages are found by their searchable text (``message.text``: a body, a caption, a
+button's title) through an index the database keeps itself: on SQLite the external-content
+FTS5 table ``message_search`` (rowid = ``message.seq``) filled by triggers, on PostgreSQL
+a GIN index over the folded text (migration ``search``; terms as in ``core.search``).
+Contacts are the contacts domain's (``contacts.search``). Ranked best first (bm25 on
+SQLite, ``ts_rank`` on PostgreSQL), newest first among equals; pages by offset.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Final, Generic, Literal, TypeVar
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ovillo.contacts import search as contacts_search
+from ovillo.contacts.models import Contact
+from ovillo.core.search import fts5_match, search_terms, tsquery_text
+from ovillo.inbox.errors import InvalidCursorError
+from ovillo.inbox.models import Message
+from ovillo.inbox.service import _decode, _encode
+
+T = TypeVar("T")
+
+SearchKind = Literal["contacts", "messages"]
+MAX_OFFSET: Final = 10_000
+
+PG_DOCUMENT: Final = "to_tsvector('simple'::regconfig, ovillo_fold(COALESCE(text, '')))"
+
+_SQLITE = text(
+    "SELECT message.seq FROM message_search JOIN message ON message.seq = message_search.rowid "
+    "WHERE message_search MATCH :match AND message.workspace_id = :workspace_id "
+    "ORDER BY message_search.rank, message.seq DESC LIMIT :limit OFFSET :offset"
+)
+_POSTGRES = text(
+    f"SELECT seq FROM message WHERE workspace_id = :workspace_id "
+    f"AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :query) "
+    f"ORDER BY ts_rank({PG_DOCUMENT}, to_tsquery('simple'::regconfig, :query)) DESC, seq DESC "
+    "LIMIT :limit OFFSET :offset"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSection(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    contacts: SearchSection[Contact] | None
+    messages: SearchSection[Message] | None
+
+
+def encode_search_cursor(kind: SearchKind, offset: int) -> str:
+    return _encode(f"search:{kind}:{offset}")
+
+
+def decode_search_cursor(cursor: str) -> tuple[SearchKind, int]:
+    kind, _, offset = _decode(cursor, prefix="search:").partition(":")
+    if kind not in ("contacts", "messages") or not offset.isdigit():
+        raise InvalidCursorError(
+            "the cursor is not valid: pass `next_cursor` from the previous page as it came"
+        )
+    return ("contacts" if kind == "contacts" else "messages"), min(int(offset), MAX_OFFSET)
+
+
+async def search_messages(
+    *, session: AsyncSession, workspace_id: uuid.UUID, query: str, limit: int, offset: int = 0
+) -> list[Message]:
+    """The workspace's messages whose text has every word of ``query`` (as prefixes, accents
+    folded), best first; ``limit`` after skipping ``offset``."""
+    terms = search_terms(query)
+    if not terms:
+        return []
+    params: dict[str, object] = {"limit": limit, "offset": offset}
+    if session.get_bind().dialect.name == "postgresql":
+        params |= {"workspace_id": workspace_id, "query": tsquery_text(terms)}
+        statement = _POSTGRES
+    else:
+        params |= {"workspace_id": workspace_id.hex, "match": fts5_match(terms)}
+        statement = _SQLITE
+    seqs = [row[0] for row in await session.execute(statement, params)]
+    if not seqs:
+        return []
+    found = {m.seq: m for m in await session.scalars(select(Message).where(Message.seq.in_(seqs)))}
+    return [found[seq] for seq in seqs if seq in found]
+
+
+async def search(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    query: str,
+    limit: int,
+    cursor: str | None = None,
+) -> SearchResults:
+    """Contacts and messages matching ``query``: the first page of each, or with a
+    ``cursor`` (from a section's ``next_cursor``) the next page of that section only."""
+    kinds: tuple[SearchKind, ...] = ("contacts", "messages")
+    offset = 0
+    if cursor:
+        kind, offset = decode_search_cursor(cursor)
+        kinds = (kind,)
+    contacts = messages = None
+    if "contacts" in kinds:
+        found = await contacts_search.search_contacts(
+            session=session, workspace_id=workspace_id, query=query, limit=limit + 1,
+            offset=offset,
+        )  # fmt: skip
+        contacts = _section(found, "contacts", limit=limit, offset=offset)
+    if "messages" in kinds:
+        hits = await search_messages(
+            session=session, workspace_id=workspace_id, query=query, limit=limit + 1,
+            offset=offset,
+        )  # fmt: skip
+        messages = _section(hits, "messages", limit=limit, offset=offset)
+    return SearchResults(contacts=contacts, messages=messages)
+
+
+def _section(found: list[T], kind: SearchKind, *, limit: int, offset: int) -> SearchSection[T]:
+    more = len(found) > limit and offset + limit <= MAX_OFFSET
+    return SearchSection(
+        items=found[:limit],
+        next_cursor=encode_search_cursor(kind, offset + limit) if more else None,
+    )
