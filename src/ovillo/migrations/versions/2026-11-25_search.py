@@ -10,7 +10,7 @@ expressions exactly (``inbox.search``, ``contacts.search``). None of it is in th
 ``migrations.HAND_MANAGED`` keeps autogenerate from dropping it.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-25 17:00:00
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
