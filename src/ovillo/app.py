@@ -25,6 +25,8 @@ from ovillo.core.errors import install_problem_handlers
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings, get_settings
 from ovillo.inbox.api import router as inbox_router
+from ovillo.templates.api import redirect_router as links_router
+from ovillo.templates.api import router as templates_router
 from ovillo.worker.runtime import Worker
 
 
@@ -83,6 +85,8 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(contacts_router, prefix="/api/v1")
     app.include_router(inbox_router, prefix="/api/v1")
+    app.include_router(templates_router, prefix="/api/v1")
+    app.include_router(links_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(runtime: RuntimeDep) -> Health:

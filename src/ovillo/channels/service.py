@@ -409,6 +409,14 @@ async def list_channels(
     return list(result)
 
 
+async def list_all_connected_channels(*, session: AsyncSession) -> list[Channel]:
+    """Every connected channel of every workspace, oldest first (periodic chores)."""
+    result = await session.scalars(
+        select(Channel).where(Channel.disconnected_at.is_(None)).order_by(Channel.created_at)
+    )
+    return list(result)
+
+
 async def get_channel_by_phone_number_id(
     *, session: AsyncSession, phone_number_id: str
 ) -> Channel | None:

@@ -329,6 +329,7 @@ async def send_message(
     context: ApiContext,
     session: SessionDep,
     clock: ClockDep,
+    runtime: RuntimeDep,
     idempotency_key: idempotency.IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     """Queue any message type for sending; it leaves at the number's pace and its status
@@ -354,6 +355,7 @@ async def send_message(
         author=service.Actor.api_key(context.api_key_id),
         idempotent=idempotent,
         now=clock.now(),
+        public_url=runtime.public_url,
     )
     return idempotency.answer_response(
         status_code=answer.status_code, body=answer.body, replayed=answer.replayed

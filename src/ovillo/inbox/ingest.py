@@ -87,6 +87,7 @@ from ovillo.inbox.models import (
     PendingStatus,
 )
 from ovillo.rules import window
+from ovillo.templates import service as templates_service
 from ovillo.worker.leases import acquire_lease, release_lease
 
 log = structlog.get_logger(__name__)
@@ -518,6 +519,16 @@ async def apply_webhook_payload(
                 await _apply_quality_update(
                     session=session, waba_id=entry.id, value=value, now=now, outcome=outcome
                 )
+            elif isinstance(value, templates_service.TemplateWebhookValue):
+                # Applied to the templates Ovillo knows; any other stays recorded as before.
+                matched = await templates_service.do_apply_template_webhook(
+                    session=session, waba_id=entry.id, value=value, now=now
+                )
+                if matched:
+                    outcome.counts["template_updates"] += matched
+                else:
+                    outcome.noop_fields.append(change.field)
+                outcome.applied_any = True
             elif isinstance(value, wire.UnknownChangeValue):
                 unknown: dict[str, Any] = {"field": change.field}
                 if value.parse_problem is not None:

@@ -80,6 +80,7 @@ from ovillo.inbox.models import (
 )
 from ovillo.inbox.schemas import MessageQueuedOut, MessageSend
 from ovillo.rules import window as window_rules
+from ovillo.templates import service as templates_service
 
 log = structlog.get_logger(__name__)
 
@@ -1027,6 +1028,7 @@ async def do_queue_message(
     send: MessageSend,
     author: Actor,
     now: datetime,
+    public_url: str | None = None,
 ) -> QueuedMessage:
     """Check a message to send and write it ``queued`` in its conversation; no commit.
 
@@ -1034,12 +1036,28 @@ async def do_queue_message(
     recipient is found or created (a bad number: 422 with the reason); the contact's
     current conversation on the number is used, or a new one opened. A free-form message
     outside the customer's 24-hour window is still queued (the pipeline fails it with
-    131047, as Meta would) but comes back with a warning saying so.
+    131047, as Meta would) but comes back with a warning saying so. A template known here
+    must be approved and its values fit it (``templates.service.check_template_send``);
+    ``public_url`` is where its tracked links point.
     """
+    prepared = None
+    if send.type == "template" and isinstance(send.template, Mapping):
+        # A template by name: checked against the stored one, variables filled for the
+        # recipient, tracked links made (ovillo.templates); then checked as any message.
+        conversation = await _target_conversation(
+            session, workspace_id=workspace_id, send=send, now=now
+        )
+        prepared = await templates_service.check_template_send(
+            session=session, public_url=public_url, workspace_id=workspace_id,
+            channel_id=conversation.channel_id, contact_id=conversation.contact_id,
+            template=send.template, now=now,
+        )  # fmt: skip
+        send = send.model_copy(update={"template": prepared.template})
     content = check_message_content(send)
-    conversation = await _target_conversation(
-        session, workspace_id=workspace_id, send=send, now=now
-    )
+    if prepared is None:
+        conversation = await _target_conversation(
+            session, workspace_id=workspace_id, send=send, now=now
+        )
     if send.reply_to is not None:
         content["context"] = {
             "message_id": await _reply_to_wamid(
@@ -1054,8 +1072,11 @@ async def do_queue_message(
         content=content,
         author_type=author.type,
         author_id=author.id,
+        template_category=prepared.category if prepared is not None else None,
         now=now,
     )
+    if prepared is not None:
+        templates_service.do_bind_links(links=prepared.links, message_id=message.id)
     media_ref = content.get(send.type)
     if send.type in MEDIA_TYPES and isinstance(media_ref, Mapping) and media_ref.get("id"):
         # Media uploaded through POST /media: link our copy, so the inbox can show it.
@@ -1086,6 +1107,7 @@ async def send_message(
     author: Actor,
     idempotent: idempotency.IdempotentRequest | None = None,
     now: datetime,
+    public_url: str | None = None,
 ) -> SendAnswer:
     """Queue a message (``do_queue_message``) and commit; 202 with the queued message.
 
@@ -1101,8 +1123,9 @@ async def send_message(
             log.info("message_send_replayed", idempotency_key=idempotent.key)
             return SendAnswer(status_code=stored.status_code, body=stored.body, replayed=True)
     queued = await do_queue_message(
-        session=session, workspace_id=workspace_id, send=send, author=author, now=now
-    )
+        session=session, workspace_id=workspace_id, send=send, author=author, now=now,
+        public_url=public_url,
+    )  # fmt: skip
     body = MessageQueuedOut.of_queued(queued).model_dump(mode="json")
     if idempotent is not None:
         await idempotency.do_record_answer(

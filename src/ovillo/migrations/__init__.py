@@ -24,6 +24,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "ovillo.channels.models",
     "ovillo.contacts.models",
     "ovillo.inbox.models",
+    "ovillo.templates.models",
     "ovillo.worker.models",
 )
 

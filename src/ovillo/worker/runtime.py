@@ -40,6 +40,7 @@ import structlog
 from ovillo.core import idempotency
 from ovillo.core.runtime import Runtime
 from ovillo.inbox import outbox
+from ovillo.templates import tasks as template_tasks
 from ovillo.worker import timers
 from ovillo.worker.leases import acquire_lease_token, release_lease
 from ovillo.worker.notify import Waiter
@@ -271,4 +272,6 @@ class Worker:
             await idempotency.do_prune_records(session=session, now=now)
             await timers.do_wake_snoozed_conversations(session=session, now=now)
             await session.commit()
+        # Calls Meta: in sessions of its own, none held across the network.
+        await template_tasks.sync_due_templates(self.runtime, now=now)
         return True

@@ -1,0 +1,1 @@
+"""Message templates: authored, submitted to Meta, tracked; and their tracked links."""
