@@ -42,6 +42,7 @@ from ovillo.cloudapi import webhooks as wire
 from ovillo.emulator.control import emulator_of
 from ovillo.emulator.emulator import Emulator
 from ovillo.emulator.ids import new_bsuid, new_wamid
+from ovillo.emulator.jobs import job_handler, schedule_job
 from ovillo.emulator.media import get_media, store_media, webhook_sha256
 from ovillo.emulator.state import (
     Customer,
@@ -50,6 +51,7 @@ from ovillo.emulator.state import (
     InboundMessage,
     Persona,
     PhoneNumber,
+    ScheduledJob,
     SentMessage,
 )
 from ovillo.emulator.webhooks import messages_value
@@ -60,6 +62,9 @@ log = structlog.get_logger(__name__)
 # A BSUID needs a country; numbers outside any country (+800, +882...) get this one.
 FALLBACK_COUNTRY = "US"
 MAX_DEMO_CUSTOMERS = 50
+# Kinds of scheduled jobs (emulator.jobs): they survive a restart.
+REPLY_JOB = "customer_reply"
+DEMO_MESSAGE_JOB = "demo_message"
 
 
 class CustomerInputError(ValueError):
@@ -570,17 +575,40 @@ def on_message_delivered(
         return
     customer.persona_replies.append(now)
     emulator.state.touch(customer)
-    state = emulator.state
+    # A job (emulator.jobs): a reply due when the emulator stops comes after it restarts.
+    schedule_job(
+        emulator,
+        REPLY_JOB,
+        now + timedelta(seconds=persona.reply_delay),
+        {
+            "phone_number_id": number.id,
+            "wa_id": customer.wa_id,
+            "message": answer,
+            "context": context,
+        },
+    )
 
-    def reply() -> None:
-        # A reset in between makes a new world; this customer and number are gone from it.
-        if state is not emulator.state or state.customers.get(customer.wa_id) is not customer:
-            return
-        if number.id in customer.blocked_numbers or not customer.on_whatsapp:
-            return
-        deliver_inbound(emulator, number, customer, answer, context=context)
 
-    emulator.scheduler.after(persona.reply_delay, reply)
+@job_handler(REPLY_JOB)
+def _reply(emulator: Emulator, job: ScheduledJob) -> None:
+    found = _job_parties(emulator, job)
+    if found is None:
+        return
+    number, customer = found
+    if number.id in customer.blocked_numbers or not customer.on_whatsapp:
+        return
+    deliver_inbound(
+        emulator, number, customer, job.payload["message"], context=job.payload["context"]
+    )
+
+
+def _job_parties(emulator: Emulator, job: ScheduledJob) -> tuple[PhoneNumber, Customer] | None:
+    """The number and customer a customer's job is about, unless either is gone."""
+    number = emulator.state.phone_numbers.get(job.payload["phone_number_id"])
+    customer = emulator.state.customers.get(job.payload["wa_id"])
+    if number is None or customer is None:
+        return None
+    return number, customer
 
 
 # --- Marketing preferences, blocks, reports ------------------------------------------------
@@ -701,22 +729,37 @@ def _schedule_demo_message(
     *,
     referral: dict[str, Any] | None = None,
 ) -> None:
-    state = emulator.state
+    # A job (emulator.jobs): a demo customer keeps writing across restarts.
+    schedule_job(
+        emulator,
+        DEMO_MESSAGE_JOB,
+        emulator.clock.now() + timedelta(seconds=delay),
+        {
+            "phone_number_id": number.id,
+            "wa_id": customer.wa_id,
+            "message": message,
+            "referral": referral,
+        },
+    )
 
-    def write() -> None:
-        if state is not emulator.state or state.customers.get(customer.wa_id) is not customer:
-            return
-        if customer.on_whatsapp and number.id not in customer.blocked_numbers:
-            deliver_inbound(emulator, number, customer, message, referral=referral)
-        if customer.persona.replies:
-            texts = customer.persona.reply_texts or ["Hi again!"]
-            pick = _rng(emulator, "follow-up", customer.wa_id, str(emulator.clock.now()))
-            follow_up = {"type": "text", "text": {"body": pick.choice(texts)}}
-            _schedule_demo_message(
-                emulator, number, customer, follow_up, _DEMO_FOLLOW_UP_EVERY.total_seconds()
-            )
 
-    emulator.scheduler.after(delay, write)
+@job_handler(DEMO_MESSAGE_JOB)
+def _demo_message(emulator: Emulator, job: ScheduledJob) -> None:
+    found = _job_parties(emulator, job)
+    if found is None:
+        return
+    number, customer = found
+    if customer.on_whatsapp and number.id not in customer.blocked_numbers:
+        deliver_inbound(
+            emulator, number, customer, job.payload["message"], referral=job.payload["referral"]
+        )
+    if customer.persona.replies:
+        texts = customer.persona.reply_texts or ["Hi again!"]
+        pick = _rng(emulator, "follow-up", customer.wa_id, str(emulator.clock.now()))
+        follow_up = {"type": "text", "text": {"body": pick.choice(texts)}}
+        _schedule_demo_message(
+            emulator, number, customer, follow_up, _DEMO_FOLLOW_UP_EVERY.total_seconds()
+        )
 
 
 # --- Control API ---------------------------------------------------------------------------

@@ -45,11 +45,15 @@ class Emulator:
         self.clock = clock or ControllableClock()
         self.config = config or EmulatorConfig()
         self.persistence = (
-            EmulatorPersistence(EmulatorStore(self.config.state_path))
+            EmulatorPersistence(EmulatorStore(self.config.state_path), clock=self.clock)
             if self.config.state_path is not None
             else None
         )
         self.state = self.persistence.load() if self.persistence else EmulatorState()
+        if self.persistence is not None:
+            # Time moved forward before a restart stays moved: windows, reviews and
+            # scheduled jobs are as far along as they were.
+            self.persistence.restore_clock(self.clock)
         self.scheduler = Scheduler(self.clock)
         self.webhooks = WebhookDispatcher(self)
         self.faults = Faults(self.config.seed)

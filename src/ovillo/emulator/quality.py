@@ -37,7 +37,7 @@ import bisect
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -47,7 +47,15 @@ from pydantic import BaseModel
 from ovillo.cloudapi.webhooks import PhoneNumberQualityUpdateValue, TemplateOtherInfo
 from ovillo.emulator import templates
 from ovillo.emulator.emulator import START_HOOKS
-from ovillo.emulator.state import Business, EmulatorState, PhoneNumber, SentMessage, Template
+from ovillo.emulator.jobs import job_handler, pending_jobs, schedule_job
+from ovillo.emulator.state import (
+    Business,
+    EmulatorState,
+    PhoneNumber,
+    ScheduledJob,
+    SentMessage,
+    Template,
+)
 from ovillo.rules.limits import (
     LIMIT_WINDOW,
     QUALITY_LOOKBACK,
@@ -84,6 +92,9 @@ _SEVERITY = {
     QualityRating.RED: 3,
 }
 _PAUSE_TITLES = ("FIRST_PAUSE", "SECOND_PAUSE")
+# Kinds of scheduled jobs (emulator.jobs): they survive a restart.
+UNPAUSE_JOB = "template_unpause"
+UPGRADE_JOB = "tier_upgrade"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +111,6 @@ class QualityEvent:
 class _Runtime:
     state: EmulatorState
     installed: bool = False
-    # business id -> when its scheduled upgrade takes effect
-    pending_upgrades: dict[str, datetime] = field(default_factory=dict)
 
 
 _RUNTIMES: weakref.WeakKeyDictionary[Emulator, _Runtime] = weakref.WeakKeyDictionary()
@@ -333,22 +342,29 @@ def _pause(emulator: Emulator, template: Template, at: datetime) -> QualityEvent
     )
     templates.set_status(emulator, template, "PAUSED", at=at, other_info=info)
 
-    def unpause() -> None:
-        if template.status == "PAUSED" and template.paused_until == until:
-            templates.set_status(
-                emulator,
-                template,
-                "APPROVED",
-                at=until,
-                other_info=TemplateOtherInfo(
-                    title="UNPAUSE",
-                    description=f"Your WhatsApp message template is available again after "
-                    f"being paused for {hours} hours.",
-                ),
-            )
-
-    emulator.scheduler.at(until, unpause)
+    schedule_job(
+        emulator, UNPAUSE_JOB, until, {"template_id": template.id, "until": until, "hours": hours}
+    )
     return QualityEvent("template_status", template.id, "PAUSED")
+
+
+@job_handler(UNPAUSE_JOB)
+def _unpause(emulator: Emulator, job: ScheduledJob) -> None:
+    template = emulator.state.templates.get(job.payload["template_id"])
+    until: datetime = job.payload["until"]
+    if template is None or template.status != "PAUSED" or template.paused_until != until:
+        return
+    templates.set_status(
+        emulator,
+        template,
+        "APPROVED",
+        at=until,
+        other_info=TemplateOtherInfo(
+            title="UNPAUSE",
+            description="Your WhatsApp message template is available again after "
+            f"being paused for {job.payload['hours']} hours.",
+        ),
+    )
 
 
 def _evaluate_business(emulator: Emulator, business: Business, facts: _Facts) -> list[QualityEvent]:
@@ -366,60 +382,75 @@ def _evaluate_business(emulator: Emulator, business: Business, facts: _Facts) ->
     counted = facts.counted(number.id for number in numbers)
     quality = _worst(_rating(number.quality_rating) for number in numbers)
     events: list[QualityEvent] = []
-    runtime = _runtime(emulator)
+    recipients = unique_recipients_in_window(counted, at, window=UPGRADE_LOOKBACK)
+    scaling = _scaling_path_completed(business, counted, at)
     upgrade = next_tier(
         tier=tier,
         scope=scope,
         quality=quality,
-        unique_recipients_last_7_days=unique_recipients_in_window(
-            counted, at, window=UPGRADE_LOOKBACK
-        ),
+        unique_recipients_last_7_days=recipients,
         now=at,
-        scaling_path_completed=business.verified
-        or unique_recipients_in_window(counted, at, window=VOLUME_PATH_WINDOW)
-        >= VOLUME_PATH_RECIPIENTS,
+        scaling_path_completed=scaling,
         number_connected=any(number.status == "CONNECTED" for number in numbers),
     )
     target, effective_at = upgrade.next_tier, upgrade.effective_at
     if upgrade.eligible and target is not None and effective_at is not None:
         if effective_at <= at:
             events.append(_apply_upgrade(emulator, business, tier, target, at))
-        elif business.id not in runtime.pending_upgrades:
-            runtime.pending_upgrades[business.id] = effective_at
-            emulator.scheduler.at(
-                effective_at, lambda: _upgrade_when_due(emulator, runtime, business, tier)
-            )
+        elif not any(
+            job.payload["business_id"] == business.id for job in pending_jobs(emulator, UPGRADE_JOB)
+        ):
+            # The volume behind the upgrade, for a check after a restart, which loses
+            # the sends it was counted from (emulator.store).
+            payload = {
+                "business_id": business.id,
+                "tier": tier.value,
+                "recipients_7d": recipients,
+                "scaling_path_completed": scaling,
+            }
+            schedule_job(emulator, UPGRADE_JOB, effective_at, payload)
     events.extend(_evaluate_throughput(emulator, business, numbers, facts))
     return events
 
 
-def _upgrade_when_due(
-    emulator: Emulator, runtime: _Runtime, business: Business, tier: Tier
-) -> None:
-    effective_at = runtime.pending_upgrades.pop(business.id, None)
-    if effective_at is None or _runtime(emulator) is not runtime:
-        return
-    if business.messaging_limit != tier.value:
+@job_handler(UPGRADE_JOB)
+def _upgrade_when_due(emulator: Emulator, job: ScheduledJob) -> None:
+    business = emulator.state.businesses.get(job.payload["business_id"])
+    tier = Tier(job.payload["tier"])
+    effective_at = job.due_at
+    if business is None or business.messaging_limit != tier.value:
         return  # changed meanwhile (by hand or another upgrade)
     # Meta applies an upgrade only if it still holds when it is due (rules.limits.next_tier).
-    facts = _facts(emulator.state, effective_at)
     numbers = _numbers_of(emulator.state, business.id)
-    counted = facts.counted(number.id for number in numbers)
+    if job.restored:
+        # The sends before the restart are gone: the volume counted when it was scheduled.
+        recipients = int(job.payload["recipients_7d"])
+        scaling = bool(job.payload["scaling_path_completed"])
+    else:
+        counted = _facts(emulator.state, effective_at).counted(number.id for number in numbers)
+        recipients = unique_recipients_in_window(counted, effective_at, window=UPGRADE_LOOKBACK)
+        scaling = _scaling_path_completed(business, counted, effective_at)
     still = next_tier(
         tier=tier,
         scope=limit_scope_at(effective_at),
         quality=_worst(_rating(number.quality_rating) for number in numbers),
-        unique_recipients_last_7_days=unique_recipients_in_window(
-            counted, effective_at, window=UPGRADE_LOOKBACK
-        ),
+        unique_recipients_last_7_days=recipients,
         now=effective_at,
-        scaling_path_completed=business.verified
-        or unique_recipients_in_window(counted, effective_at, window=VOLUME_PATH_WINDOW)
-        >= VOLUME_PATH_RECIPIENTS,
+        scaling_path_completed=scaling,
         number_connected=any(number.status == "CONNECTED" for number in numbers),
     )
     if still.eligible and still.next_tier is not None:
         _apply_upgrade(emulator, business, tier, still.next_tier, effective_at)
+
+
+def _scaling_path_completed(
+    business: Business, counted: list[tuple[str, datetime, bool]], at: datetime
+) -> bool:
+    return (
+        business.verified
+        or unique_recipients_in_window(counted, at, window=VOLUME_PATH_WINDOW)
+        >= VOLUME_PATH_RECIPIENTS
+    )
 
 
 def _apply_upgrade(

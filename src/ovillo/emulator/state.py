@@ -263,6 +263,20 @@ class WebhookAttempt:
     body: bytes
 
 
+@dataclass(slots=True)
+class ScheduledJob:
+    """Work due on the emulator clock that a restart must not lose (emulator.jobs): a
+    template review, a pause ending, a tier upgrade, a simulated customer's message."""
+
+    id: str
+    kind: str
+    due_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    # Loaded from the store: what happened before the restart but is not persisted (sent
+    # messages, webhook attempts) is gone, and the handler may need to know.
+    restored: bool = False
+
+
 @dataclass
 class EmulatorState:
     """Everything the emulator knows, indexed for the Graph API's lookups."""
@@ -280,7 +294,8 @@ class EmulatorState:
         default_factory=lambda: deque(maxlen=WEBHOOK_LOG_LIMIT)
     )
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> business id
-    # (kind, id) of customers changed since the store's last flush (emulator.store).
+    jobs: dict[str, ScheduledJob] = field(default_factory=dict)
+    # (kind, id) of customers and jobs changed since the store's last flush (emulator.store).
     dirty: set[tuple[str, str]] = field(default_factory=set)
 
     def touch(self, customer: Customer) -> None:

@@ -1,8 +1,11 @@
 """The emulator's durable world in SQLite, so a restarted emulator remembers its numbers.
 
 What survives a restart: businesses (and so their tokens), WABAs, phone numbers, templates,
-customers (persona, opt-outs, feedback, open windows, referrals) and media under the memory
-cap. What does not: sent and inbound messages and webhook attempts. Those are a debugging
+customers (persona, opt-outs, feedback, open windows, referrals), media under the memory
+cap, scheduled jobs (emulator.jobs: pending template reviews and pause ends, tier upgrades,
+simulated customers' next messages) and how far the emulator clock runs ahead of the real
+one (so time moved forward stays moved). What does not: sent and inbound messages and
+webhook attempts, and so the statuses and retries still due for them. Those are a debugging
 log of high volume; the platform keeps its own record of every message, and writing them
 would put SQLite on the send path the emulator must keep at 1,000 sends/s.
 
@@ -10,8 +13,9 @@ Everything lives in one table of ``(kind, id, body)``, the body the entity as ta
 Nothing is written on the request path: `EmulatorPersistence` flushes every half second (and
 on stop) what changed. Businesses, WABAs, numbers and templates are few, so each flush
 compares their JSON with what was last written (no mutation point can be missed); customers
-are many, so their mutation points mark them with `EmulatorState.touch`; media never change,
-so the ids added or removed since the last flush are the change.
+are many, so their mutation points mark them with `EmulatorState.touch`, and jobs are marked
+when added or run; media never change, so the ids added or removed since the last flush are
+the change.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import fields, is_dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from ovillo.core.clock import Clock, ControllableClock, SystemClock
 from ovillo.emulator.state import (
     Business,
     Customer,
@@ -37,6 +42,7 @@ from ovillo.emulator.state import (
     Media,
     Persona,
     PhoneNumber,
+    ScheduledJob,
     Template,
     Waba,
 )
@@ -48,8 +54,16 @@ FLUSH_INTERVAL_SECONDS = 0.5
 # Every dataclass the store may meet, by name: decoding builds only these.
 _DATACLASSES: dict[str, type[Any]] = {
     cls.__name__: cls
-    for cls in (Business, Waba, PhoneNumber, Template, Customer, Persona, FeedbackEvent, Media)
+    for cls in (
+        *(Business, Waba, PhoneNumber, Template, Customer, Persona, FeedbackEvent, Media),
+        ScheduledJob,
+    )
 }
+# The row keeping how far the emulator clock is ahead of the real one, in seconds.
+_CLOCK_KEY: tuple[str, str] = ("clock", "skew")
+# A clock that runs at real speed drifts a little against the wall clock; within this the
+# skew has not changed and is not written again.
+_CLOCK_TOLERANCE_SECONDS = 0.5
 
 # kind -> the state dict holding it. Customers are keyed by wa_id, the rest by Graph id.
 _SNAPSHOT_KINDS: tuple[str, ...] = ("business", "waba", "phone_number", "template")
@@ -66,6 +80,7 @@ def _entities(state: EmulatorState, kind: str) -> dict[str, Any]:
         "template": state.templates,
         "customer": state.customers,
         "media": state.media,
+        "job": state.jobs,
     }
     return by_kind[kind]
 
@@ -161,13 +176,25 @@ class EmulatorStore:
         with self._connect() as db:
             db.execute("DELETE FROM entity")
 
+    def clock_skew(self) -> float | None:
+        """Seconds the emulator clock was ahead of the real one when last written."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT body FROM entity WHERE kind = ? AND id = ?", _CLOCK_KEY
+            ).fetchone()
+        return float(json.loads(row[0])["seconds"]) if row is not None else None
+
     def load(self) -> EmulatorState:
         """A fresh state holding everything saved; its ids start past every saved id."""
         state = EmulatorState()
         for kind, entity_id, body in self.rows():
+            if (kind, entity_id) == _CLOCK_KEY:
+                continue
             entity = decode(json.loads(body))
             _entities(state, kind)[entity_id] = entity
             state.ids.skip_past(entity_id)
+        for job in state.jobs.values():
+            job.restored = True
         for business in state.businesses.values():
             state.tokens[business.access_token] = business.id
         return state
@@ -176,8 +203,11 @@ class EmulatorStore:
 class EmulatorPersistence:
     """Keeps a store in step with an emulator's state (see the module docstring)."""
 
-    def __init__(self, store: EmulatorStore) -> None:
+    def __init__(self, store: EmulatorStore, clock: Clock | None = None) -> None:
         self.store = store
+        # The emulator clock, whose lead over the real one is kept (None: not kept).
+        self.clock = clock
+        self._written_skew: float | None = None
         self._written: dict[Key, str] = {}  # snapshot kinds: the JSON last written
         self._written_media: set[str] = set()
         self._lock = asyncio.Lock()
@@ -188,6 +218,26 @@ class EmulatorPersistence:
         state = self.store.load()
         self._remember(state)
         return state
+
+    def restore_clock(self, clock: ControllableClock) -> None:
+        """Move ``clock`` as far ahead of the real one as it was when last written (never
+        back: a clock already further on stays)."""
+        skew = self.store.clock_skew()
+        if skew is not None:
+            target = SystemClock().now() + timedelta(seconds=skew)
+            if target > clock.now():
+                clock.set(target)
+        self._written_skew = skew
+
+    def _skew_row(self) -> tuple[Row | None, float | None]:
+        """The clock's row if its lead changed since it was written, and the lead."""
+        if self.clock is None:
+            return None, None
+        skew = (self.clock.now() - SystemClock().now()).total_seconds()
+        written = self._written_skew
+        if written is not None and abs(skew - written) <= _CLOCK_TOLERANCE_SECONDS:
+            return None, written
+        return (*_CLOCK_KEY, json.dumps({"seconds": skew})), skew
 
     def _remember(self, state: EmulatorState) -> None:
         self._written = {
@@ -224,6 +274,9 @@ class EmulatorPersistence:
         async with self._lock:
             dirty, state.dirty = state.dirty, set()
             upserts, deletes, written, media_now = self._changes(state, dirty)
+            clock_row, skew = self._skew_row()
+            if clock_row is not None:
+                upserts.append(clock_row)
             if upserts or deletes:
                 try:
                     await asyncio.to_thread(self.store.write, upserts, deletes)
@@ -232,6 +285,7 @@ class EmulatorPersistence:
                     raise
             self._written.update(written)
             self._written_media = media_now
+            self._written_skew = skew
             for key in deletes:
                 self._written.pop(key, None)
 
@@ -270,4 +324,5 @@ class EmulatorPersistence:
         async with self._lock:
             await asyncio.to_thread(self.store.clear)
             state.dirty.clear()
+            self._written_skew = None
             self._remember(state)

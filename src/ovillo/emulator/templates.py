@@ -70,7 +70,8 @@ from ovillo.cloudapi.webhooks import (
 )
 from ovillo.emulator.errors import GraphAPIError, invalid_parameter, unknown_node
 from ovillo.emulator.graph import GraphRequest, graph_route
-from ovillo.emulator.state import EmulatorState, Template
+from ovillo.emulator.jobs import job_handler, schedule_job
+from ovillo.emulator.state import EmulatorState, ScheduledJob, Template
 from ovillo.rules.templates import (
     TEMPLATE_QUOTA_UNVERIFIED,
     TemplateViolation,
@@ -376,6 +377,9 @@ def review_verdict(*, category: str, components: list[dict[str, Any]]) -> Review
     return ReviewVerdict("APPROVED")
 
 
+REVIEW_JOB = "template_review"
+
+
 def schedule_review(emulator: Emulator, template: Template) -> None:
     if not emulator.config.auto_approve_templates:
         template.review_due_at = None
@@ -383,21 +387,26 @@ def schedule_review(emulator: Emulator, template: Template) -> None:
     delay = max(0.0, emulator.config.template_review_delay_seconds)
     due = emulator.clock.now() + timedelta(seconds=delay)
     template.review_due_at = due
-    revision = template.revision
+    # A job, not a bare timer: a review pending when the emulator stops happens after it
+    # restarts (emulator.jobs).
+    schedule_job(
+        emulator, REVIEW_JOB, due, {"template_id": template.id, "revision": template.revision}
+    )
 
-    def review() -> None:
-        current = emulator.state.templates.get(template.id)
-        if current is not template or template.status != "PENDING":
-            return
-        if template.revision != revision or template.deleted_at is not None:
-            return
-        verdict = review_verdict(category=template.category, components=template.components)
-        template.review_due_at = None
-        if verdict.category is not None and verdict.category != template.category:
-            _recategorise(emulator, template, verdict.category, due)
-        set_status(emulator, template, verdict.status, at=due, reason=verdict.reason)
 
-    emulator.scheduler.at(due, review)
+@job_handler(REVIEW_JOB)
+def _review(emulator: Emulator, job: ScheduledJob) -> None:
+    template = emulator.state.templates.get(job.payload["template_id"])
+    if template is None or template.status != "PENDING":
+        return
+    if template.revision != job.payload["revision"] or template.deleted_at is not None:
+        return
+    due = job.due_at
+    verdict = review_verdict(category=template.category, components=template.components)
+    template.review_due_at = None
+    if verdict.category is not None and verdict.category != template.category:
+        _recategorise(emulator, template, verdict.category, due)
+    set_status(emulator, template, verdict.status, at=due, reason=verdict.reason)
 
 
 def _approved_ever(template: Template) -> bool:

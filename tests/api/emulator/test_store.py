@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from ovillo.emulator.emulator import Emulator, EmulatorConfig
 from ovillo.emulator.server import serve_in_thread
 from ovillo.emulator.store import FLUSH_INTERVAL_SECONDS, EmulatorStore
 from tests.api.emulator.conftest import Number, create_number
+from tests.api.emulator.receiver import Received, run_receiver
 from tests.api.emulator.sending import (
     API,
     CUSTOMER,
@@ -131,7 +134,118 @@ async def test_reset_empties_the_file(tmp_path: Path) -> None:
         assert (await control.post("/_emulator/reset")).status_code == 204
 
     with sqlite3.connect(state_path) as db:
-        assert db.execute("SELECT count(*) FROM entity").fetchone() == (0,)
+        # Only the clock's lead stays: a reset does not move the clock back.
+        assert db.execute("SELECT kind, count(*) FROM entity GROUP BY kind").fetchall() in (
+            [],
+            [("clock", 1)],
+        )
     async with running(state_path) as control:
         gone = await control.get(f"{API}/{number.phone_number_id}", headers=number.auth)
         assert gone.status_code != 200
+
+
+async def clock_now(control: httpx.AsyncClient) -> datetime:
+    response = await control.get("/_emulator/clock")
+    assert response.status_code == 200, response.text
+    return datetime.fromisoformat(response.json()["now"])
+
+
+async def advance(control: httpx.AsyncClient, seconds: float) -> None:
+    response = await control.post("/_emulator/clock/advance", json={"seconds": seconds})
+    assert response.status_code == 200, response.text
+
+
+def inbound_from(items: list[Received], wa_ids: set[str]) -> set[str]:
+    return {
+        message["from"]
+        for item in items
+        if item.field == "messages"
+        for message in item.value.get("messages", ())
+        if message["from"] in wa_ids
+    }
+
+
+async def test_scheduled_work_survives_a_restart(tmp_path: Path) -> None:
+    """Pending reviews, demo customers' messages, a tier upgrade and the clock's lead."""
+    state_path = tmp_path / "emulator.sqlite3"
+    with run_receiver() as receiver:
+        async with running(state_path) as control:
+            number = await create_number(
+                control,
+                webhook_url=receiver.url,
+                app_secret=receiver.app_secret,
+                tier="TIER_1K",
+                throughput_mps=1000,
+            )
+            await create_template(control, number, "order_update")
+            # Enough volume for TIER_2K (500 recipients outside a window in 7 days): the
+            # upgrade is due 6 hours after the evaluation.
+            await advance(control, 2 * 24 * 3600)
+            recipients = [f"1555020{i:04d}" for i in range(500)]
+            parameters = body_parameters("Ana", "A1")
+            for start in range(0, len(recipients), 50):
+                answers = await asyncio.gather(
+                    *(
+                        send(control, number, template("order_update", to, components=parameters))
+                        for to in recipients[start : start + 50]
+                    )
+                )
+                assert all(answer.status_code == 200 for answer in answers)
+            evaluated = await control.post("/_emulator/quality/evaluate")
+            assert evaluated.status_code == 200, evaluated.text
+            # A template waiting for its automatic review (60 s by default).
+            created = await control.post(
+                f"{API}/{number.waba_id}/message_templates",
+                headers=number.auth,
+                json={
+                    "name": "pending_one",
+                    "language": "en_US",
+                    "category": "UTILITY",
+                    "components": [{"type": "BODY", "text": "Your parcel is on its way."}],
+                },
+            )
+            assert created.json()["status"] == "PENDING", created.text
+            pending_id = created.json()["id"]
+            demo = await control.post(
+                f"/_emulator/phone_numbers/{number.phone_number_id}/demo_customers",
+                json={"count": 3},
+            )
+            assert demo.status_code == 201, demo.text
+            writers = {c["wa_id"] for c in demo.json() if c["on_whatsapp"]}
+            assert writers
+            before = await clock_now(control)
+
+        with sqlite3.connect(state_path) as db:
+            kinds = {
+                json.loads(body)["fields"]["kind"]
+                for (body,) in db.execute("SELECT body FROM entity WHERE kind = 'job'")
+            }
+        assert {"template_review", "demo_message", "tier_upgrade"} <= kinds
+
+        async with running(state_path) as control:
+            # Two days ahead before the restart, two days ahead after it.
+            assert await clock_now(control) >= before
+            status = await control.get(
+                f"{API}/{pending_id}", params={"fields": "status"}, headers=number.auth
+            )
+            assert status.json()["status"] == "PENDING"
+            await advance(control, 61)
+            status = await control.get(
+                f"{API}/{pending_id}", params={"fields": "status"}, headers=number.auth
+            )
+            assert status.json()["status"] == "APPROVED"
+            receiver.wait_for(lambda got: inbound_from(got, writers) == writers)
+            await advance(control, 6 * 3600 + 1)
+            upgraded = receiver.wait_for(
+                lambda got: any(
+                    item.field == "phone_number_quality_update" and item.value["event"] == "UPGRADE"
+                    for item in got
+                )
+            )
+            assert upgraded
+            answer = await control.get(
+                f"{API}/{number.phone_number_id}",
+                params={"fields": "messaging_limit_tier"},
+                headers=number.auth,
+            )
+            assert answer.json()["messaging_limit_tier"] == "TIER_2K"
