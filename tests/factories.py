@@ -66,6 +66,33 @@ async def make_workspace(
     return workspace.id, plaintext
 
 
+async def make_user(
+    platform: PlatformServer,
+    *,
+    workspace_id: uuid.UUID,
+    email: str | None = None,
+    name: str = "Ana Owner",
+    password: str = "correct horse battery",
+    role: str = "owner",
+) -> uuid.UUID:
+    """A user of the workspace who can sign in to the pages; their id."""
+    engine = create_engine(platform.settings.db)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            user = await accounts_service.create_user(
+                session=session,
+                workspace_id=workspace_id,
+                email=email or f"user-{new_token(6)}@example.com".lower(),
+                name=name,
+                password=password,
+                role=role,
+                now=platform.clock.now() if platform.clock else datetime.now(UTC),
+            )
+    finally:
+        await engine.dispose()
+    return user.id
+
+
 def auth(api_key: str) -> dict[str, str]:
     """The headers that authenticate a REST API call with ``api_key``."""
     return {"Authorization": f"Bearer {api_key}"}

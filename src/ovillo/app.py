@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from ovillo import __version__, demo
 from ovillo.accounts.api import router as accounts_router
+from ovillo.accounts.views import router as accounts_pages
 from ovillo.channels.api import router as channels_router
 from ovillo.channels.webhooks import router as webhooks_router
 from ovillo.contacts.api import router as contacts_router
@@ -25,8 +26,10 @@ from ovillo.core.errors import install_problem_handlers
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings, get_settings
 from ovillo.inbox.api import router as inbox_router
+from ovillo.inbox.views import router as inbox_pages
 from ovillo.templates.api import redirect_router as links_router
 from ovillo.templates.api import router as templates_router
+from ovillo.web.pages import install_pages
 from ovillo.worker.runtime import Worker
 
 
@@ -85,6 +88,9 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(contacts_router, prefix="/api/v1")
     app.include_router(inbox_router, prefix="/api/v1")
+    install_pages(app, settings)
+    app.include_router(accounts_pages)
+    app.include_router(inbox_pages)
     app.include_router(templates_router, prefix="/api/v1")
     app.include_router(links_router)
 

@@ -4,15 +4,28 @@ OvilloError
 ├── NotFoundError
 │   ├── WorkspaceNotFoundError   404 workspace_not_found
 │   └── ApiKeyNotFoundError      404 api_key_not_found
+│   └── InvitationNotFoundError  404 invitation_not_found (unknown, expired or used)
 ├── ConflictError
 │   └── EmailTakenError          409 email_taken
-└── ValidationFailedError
-    └── WeakPasswordError        422 weak_password
+├── ValidationFailedError
+│   └── WeakPasswordError        422 weak_password
+├── AuthenticationRequiredError
+│   └── SignInFailedError        401 sign_in_failed
+├── PermissionDeniedError
+│   └── RoleTooHighError         403 role_too_high
+└── SignInThrottledError         429 sign_in_throttled
 """
 
 from __future__ import annotations
 
-from ovillo.core.errors import ConflictError, NotFoundError, ValidationFailedError
+from ovillo.core.errors import (
+    AuthenticationRequiredError,
+    ConflictError,
+    NotFoundError,
+    OvilloError,
+    PermissionDeniedError,
+    ValidationFailedError,
+)
 
 
 class WorkspaceNotFoundError(NotFoundError):
@@ -34,3 +47,25 @@ class EmailTakenError(ConflictError):
 class WeakPasswordError(ValidationFailedError):
     code = "weak_password"
     title = "The password is too short."
+
+
+class InvitationNotFoundError(NotFoundError):
+    code = "invitation_not_found"
+    title = "This invitation does not exist, has expired or was already used."
+
+
+class SignInFailedError(AuthenticationRequiredError):
+    code = "sign_in_failed"
+    title = "The email or the password is not right."
+
+
+class SignInThrottledError(OvilloError):
+    code = "sign_in_throttled"
+    status = 429
+    title = "Too many failed sign-ins; try again later."
+    fields = ("retry_at",)
+
+
+class RoleTooHighError(PermissionDeniedError):
+    code = "role_too_high"
+    title = "You cannot give a role above your own."

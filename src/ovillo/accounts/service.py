@@ -8,23 +8,38 @@ by ``create_api_key``.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.accounts.errors import (
     ApiKeyNotFoundError,
     EmailTakenError,
+    InvitationNotFoundError,
+    RoleTooHighError,
+    SignInFailedError,
+    SignInThrottledError,
     WeakPasswordError,
     WorkspaceNotFoundError,
 )
-from ovillo.accounts.models import ApiKey, Role, User, Workspace
+from ovillo.accounts.models import (
+    ApiKey,
+    Invitation,
+    Role,
+    SignInFailure,
+    User,
+    WebSession,
+    Workspace,
+)
 from ovillo.core import ids
-from ovillo.core.crypto import hash_api_key, hash_password
+from ovillo.core.crypto import hash_api_key, hash_password, verify_password
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +50,19 @@ MIN_PASSWORD_LENGTH: Final = 8
 # Every authenticated request would otherwise write a row; once a minute is precise enough
 # for "last used" and keeps reads read-only (SQLite has one writer at a time).
 LAST_USED_RESOLUTION: Final = timedelta(minutes=1)
+# A browser stays signed in this long after signing in.
+SESSION_LIFETIME: Final = timedelta(days=30)
+# After this many refused sign-ins of one email within the window, the email is refused
+# until the oldest of them leaves the window (OWASP's account lockout, made temporary so
+# that nobody can lock a teammate out for good).
+SIGN_IN_MAX_FAILURES: Final = 5
+SIGN_IN_FAILURE_WINDOW: Final = timedelta(minutes=15)
+INVITATION_LIFETIME: Final = timedelta(days=7)
+# Who may give which role: an admin invites admins and agents, only an owner makes owners.
+ROLE_RANK: Final = {Role.AGENT: 0, Role.ADMIN: 1, Role.OWNER: 2}
+# A hash to verify against when the email is unknown, so that answering takes as long as
+# for a known one and the time does not tell which emails have accounts.
+_DUMMY_PASSWORD_HASH: Final = hash_password("not-a-password-anyone-has")
 
 
 def new_api_key() -> str:
@@ -90,6 +118,30 @@ async def create_user(
     now: datetime,
 ) -> User:
     """A user of the workspace with an argon2 password hash; emails are unique everywhere."""
+    user = await _add_user(
+        session=session,
+        workspace_id=workspace_id,
+        email=email,
+        name=name,
+        password=password,
+        role=role,
+        now=now,
+    )
+    await session.commit()
+    log.info("user_created", workspace_id=str(workspace_id), user_id=str(user.id), role=user.role)
+    return user
+
+
+async def _add_user(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    email: str,
+    name: str,
+    password: str,
+    role: Role | str,
+    now: datetime,
+) -> User:
     normalized_email = email.strip().lower()
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPasswordError(
@@ -108,8 +160,7 @@ async def create_user(
         created_at=now,
     )
     session.add(user)
-    await session.commit()
-    log.info("user_created", workspace_id=str(workspace_id), user_id=str(user.id), role=user.role)
+    await session.flush()
     return user
 
 
@@ -207,3 +258,273 @@ async def revoke_api_key(
         await session.commit()
         log.info("api_key_revoked", workspace_id=str(workspace_id), api_key_id=str(api_key_id))
     return api_key
+
+
+# --- Roles -------------------------------------------------------------------------------
+
+
+def role_at_least(role: Role | str, minimum: Role) -> bool:
+    """Whether ``role`` is ``minimum`` or above it (owner > admin > agent)."""
+    return ROLE_RANK[Role(role)] >= ROLE_RANK[minimum]
+
+
+async def list_users(*, session: AsyncSession, workspace_id: uuid.UUID) -> list[User]:
+    """The workspace's users, by name."""
+    result = await session.scalars(
+        select(User).where(User.workspace_id == workspace_id).order_by(User.name, User.id)
+    )
+    return list(result)
+
+
+async def set_user_locale(*, session: AsyncSession, user_id: uuid.UUID, locale: str | None) -> None:
+    """The language of the user's pages; None follows the browser's."""
+    await session.execute(update(User).where(User.id == user_id).values(locale=locale))
+    await session.commit()
+
+
+# --- Signing in --------------------------------------------------------------------------
+
+
+def sign_in_retry_at(*, failures: Sequence[datetime], now: datetime) -> datetime | None:
+    """When an email with these refused sign-ins may try again, or None if it may now.
+
+    Pure: ``failures`` are the times of the email's refused sign-ins, in any order.
+    """
+    recent = sorted(at for at in failures if at > now - SIGN_IN_FAILURE_WINDOW)
+    if len(recent) < SIGN_IN_MAX_FAILURES:
+        return None
+    return recent[-SIGN_IN_MAX_FAILURES] + SIGN_IN_FAILURE_WINDOW
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A signed-in browser: who it is and the workspace every page of it is scoped to."""
+
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    name: str
+    email: str
+    role: Role
+    locale: str | None
+    timezone: str
+    workspace_name: str
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _open_web_session(*, session: AsyncSession, user: User, now: datetime) -> str:
+    token = ids.new_token()
+    session.add(
+        WebSession(
+            id=ids.new_id(now),
+            token_hash=_hash_token(token),
+            user_id=user.id,
+            workspace_id=user.workspace_id,
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
+    user.last_login_at = now
+    return token
+
+
+async def check_sign_in(*, session: AsyncSession, email: str, password: str, now: datetime) -> str:
+    """Sign in with email and password; the token of the new browser session.
+
+    Raises ``SignInThrottledError`` while the email has too many recent refusals (even with
+    the right password, or guessing could go on), ``SignInFailedError`` for a wrong email or
+    password (one error for both: the answer does not tell which emails have accounts).
+    """
+    normalized_email = email.strip().lower()
+    await session.execute(
+        delete(SignInFailure).where(
+            SignInFailure.email == normalized_email,
+            SignInFailure.failed_at <= now - SIGN_IN_FAILURE_WINDOW,
+        )
+    )
+    failures = (
+        await session.scalars(
+            select(SignInFailure.failed_at).where(SignInFailure.email == normalized_email)
+        )
+    ).all()
+    retry_at = sign_in_retry_at(failures=failures, now=now)
+    if retry_at is not None:
+        await session.commit()
+        log.warning("sign_in_throttled", retry_at=retry_at.isoformat())
+        raise SignInThrottledError(
+            "too many failed sign-ins for this email; try again later", retry_at=retry_at
+        )
+    user = await session.scalar(
+        select(User).where(User.email == normalized_email, User.deactivated_at.is_(None))
+    )
+    if user is None or not verify_password(user.password_hash, password):
+        if user is None:
+            verify_password(_DUMMY_PASSWORD_HASH, password)
+        session.add(SignInFailure(id=ids.new_id(now), email=normalized_email, failed_at=now))
+        await session.commit()
+        log.info("sign_in_refused", failures=len(failures) + 1)
+        raise SignInFailedError("the email or the password is not right")
+    await session.execute(delete(SignInFailure).where(SignInFailure.email == normalized_email))
+    token = await _open_web_session(session=session, user=user, now=now)
+    await session.commit()
+    log.info("signed_in", workspace_id=str(user.workspace_id), user_id=str(user.id))
+    return token
+
+
+async def get_signed_in(*, session: AsyncSession, token: str, now: datetime) -> SignedIn | None:
+    """Who the browser session ``token`` belongs to, or None (unknown, expired, deactivated)."""
+    if not token:
+        return None
+    row = (
+        await session.execute(
+            select(WebSession.id, User, Workspace)
+            .join(User, User.id == WebSession.user_id)
+            .join(Workspace, Workspace.id == WebSession.workspace_id)
+            .where(
+                WebSession.token_hash == _hash_token(token),
+                WebSession.expires_at > now,
+                User.deactivated_at.is_(None),
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    session_id, user, workspace = row
+    return SignedIn(
+        session_id=session_id,
+        user_id=user.id,
+        workspace_id=user.workspace_id,
+        name=user.name,
+        email=user.email,
+        role=Role(user.role),
+        locale=user.locale,
+        timezone=workspace.timezone,
+        workspace_name=workspace.name,
+    )
+
+
+async def do_sign_out(*, session: AsyncSession, token: str) -> None:
+    """End the browser session ``token`` (nothing happens if it is unknown)."""
+    await session.execute(delete(WebSession).where(WebSession.token_hash == _hash_token(token)))
+    await session.commit()
+    log.info("signed_out")
+
+
+# --- Invitations -------------------------------------------------------------------------
+
+
+async def create_invitation(
+    *,
+    session: AsyncSession,
+    inviter: SignedIn,
+    email: str,
+    role: Role | str,
+    now: datetime,
+) -> tuple[Invitation, str]:
+    """An invitation to ``inviter``'s workspace and its token (for the link), shown once.
+
+    The role cannot be above the inviter's; the email must not have an account yet.
+    """
+    wanted = Role(role)
+    if not role_at_least(inviter.role, wanted):
+        raise RoleTooHighError(f"a {inviter.role} cannot invite a {wanted}")
+    normalized_email = email.strip().lower()
+    taken = await session.scalar(select(User.id).where(User.email == normalized_email))
+    if taken is not None:
+        raise EmailTakenError(f"{normalized_email} already has an account", email=normalized_email)
+    token = ids.new_token()
+    invitation = Invitation(
+        id=ids.new_id(now),
+        workspace_id=inviter.workspace_id,
+        token_hash=_hash_token(token),
+        email=normalized_email,
+        role=wanted,
+        invited_by_id=inviter.user_id,
+        created_at=now,
+        expires_at=now + INVITATION_LIFETIME,
+    )
+    session.add(invitation)
+    await session.commit()
+    log.info(
+        "invitation_created",
+        workspace_id=str(inviter.workspace_id),
+        invitation_id=str(invitation.id),
+        role=wanted,
+    )
+    return invitation, token
+
+
+async def list_open_invitations(
+    *, session: AsyncSession, workspace_id: uuid.UUID, now: datetime
+) -> list[Invitation]:
+    """The workspace's invitations not yet accepted nor expired, newest first."""
+    result = await session.scalars(
+        select(Invitation)
+        .where(
+            Invitation.workspace_id == workspace_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .order_by(Invitation.created_at.desc())
+    )
+    return list(result)
+
+
+async def get_invitation_or_raise(
+    *, session: AsyncSession, token: str, now: datetime
+) -> tuple[Invitation, Workspace]:
+    """The open invitation ``token`` is for, and its workspace."""
+    row = (
+        await session.execute(
+            select(Invitation, Workspace)
+            .join(Workspace, Workspace.id == Invitation.workspace_id)
+            .where(
+                Invitation.token_hash == _hash_token(token),
+                Invitation.accepted_at.is_(None),
+                Invitation.expires_at > now,
+            )
+        )
+    ).first()
+    if row is None:
+        raise InvitationNotFoundError("this invitation link is unknown, expired or used")
+    invitation, workspace = row
+    return invitation, workspace
+
+
+async def accept_invitation(
+    *, session: AsyncSession, token: str, name: str, password: str, now: datetime
+) -> str:
+    """The invitee becomes a user with the invited role; the token of their browser session.
+
+    One transaction: the user, the invitation used up and the session, or none of them.
+    """
+    invitation, _ = await get_invitation_or_raise(session=session, token=token, now=now)
+    used = await session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
+        .values(accepted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise InvitationNotFoundError("this invitation link was just used")
+    user = await _add_user(
+        session=session,
+        workspace_id=invitation.workspace_id,
+        email=invitation.email,
+        name=name.strip(),
+        password=password,
+        role=invitation.role,
+        now=now,
+    )
+    web_token = await _open_web_session(session=session, user=user, now=now)
+    await session.commit()
+    log.info(
+        "invitation_accepted",
+        workspace_id=str(invitation.workspace_id),
+        invitation_id=str(invitation.id),
+        user_id=str(user.id),
+    )
+    return web_token

@@ -79,6 +79,23 @@ class SecuritySettings(BaseModel):
     )
 
 
+class WebSettings(BaseModel):
+    vendor_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where `npm ci` installed the front-end packages (node_modules/), served under "
+            "/static/vendor; by default the checkout's own."
+        ),
+    )
+    secure_cookies: bool | None = Field(
+        default=None,
+        description=(
+            "Mark the session cookie Secure. By default it is when the page was served over "
+            "TLS (directly, or behind a proxy that says so) or the public URL is https."
+        ),
+    )
+
+
 class WorkerSettings(BaseModel):
     embedded: bool = Field(
         default=True, description="Run the background worker inside `ovillo serve`."
@@ -118,6 +135,7 @@ class Settings(BaseSettings):
     emulator: EmulatorSettings = EmulatorSettings()
     security: SecuritySettings = SecuritySettings()
     worker: WorkerSettings = WorkerSettings()
+    web: WebSettings = WebSettings()
     log: LogSettings = LogSettings()
     demo: bool = Field(
         default=True,

@@ -1,0 +1,241 @@
+"""Pages of the accounts domain: sign in and out, invitations, the team, the profile.
+
+Routes parse the form, call one service function and render or redirect; the service owns
+the transaction. Errors a person can fix (a wrong password, a taken email) re-render the
+form with a message in the page's language; the rest are pages of their own
+(``web.pages``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form
+from fastapi.responses import HTMLResponse, Response
+
+from ovillo.accounts import service as accounts_service
+from ovillo.accounts.errors import (
+    EmailTakenError,
+    RoleTooHighError,
+    SignInFailedError,
+    SignInThrottledError,
+    WeakPasswordError,
+)
+from ovillo.accounts.models import Role
+from ovillo.core.deps import ClockDep, SessionDep
+from ovillo.web import csrf
+from ovillo.web.i18n import LOCALES, Translator
+from ovillo.web.pages import (
+    AdminDep,
+    PageDep,
+    ViewerDep,
+    redirect,
+    render,
+    set_cookie,
+)
+
+router = APIRouter(dependencies=[Depends(csrf.verify_csrf)], include_in_schema=False)
+
+
+def role_names(t: Translator) -> dict[str, str]:
+    return {
+        Role.OWNER: t.gettext("Owner"),
+        Role.ADMIN: t.gettext("Admin"),
+        Role.AGENT: t.gettext("Agent"),
+    }
+
+
+def _safe_next(target: str) -> str:
+    # Only a path of this site: "//evil.example" or "https://..." would send the user away.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.get("/sign-in")
+async def sign_in_page(page: PageDep, next: str = "/") -> Response:
+    if page.viewer is not None:
+        return redirect(page, _safe_next(next))
+    return render(page, "accounts/sign_in.html", {"next": _safe_next(next), "email": ""})
+
+
+@router.post("/sign-in")
+async def sign_in(
+    page: PageDep,
+    session: SessionDep,
+    clock: ClockDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    t = page.t
+    context = {"next": _safe_next(next), "email": email}
+    try:
+        token = await accounts_service.check_sign_in(
+            session=session, email=email, password=password, now=clock.now()
+        )
+    except SignInThrottledError:
+        error = t.gettext("Too many failed attempts for this email. Wait 15 minutes and try again.")
+        return render(page, "accounts/sign_in.html", {**context, "error": error}, status_code=429)
+    except SignInFailedError:
+        error = t.gettext("The email or the password is not right.")
+        return render(page, "accounts/sign_in.html", {**context, "error": error}, status_code=401)
+    response = redirect(page, _safe_next(next))
+    set_cookie(page, response, csrf.SESSION_COOKIE, token)
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(page: PageDep, session: SessionDep) -> Response:
+    await accounts_service.do_sign_out(
+        session=session, token=page.request.cookies.get(csrf.SESSION_COOKIE, "")
+    )
+    response = redirect(page, "/sign-in")
+    response.delete_cookie(csrf.SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/invitations/{token}")
+async def invitation_page(
+    token: str, page: PageDep, session: SessionDep, clock: ClockDep
+) -> HTMLResponse:
+    invitation, workspace = await accounts_service.get_invitation_or_raise(
+        session=session, token=token, now=clock.now()
+    )
+    return render(
+        page,
+        "accounts/invitation.html",
+        {
+            "workspace_name": workspace.name,
+            "email": invitation.email,
+            "role_name": role_names(page.t)[invitation.role],
+            "name": "",
+            "min_password": accounts_service.MIN_PASSWORD_LENGTH,
+        },
+    )
+
+
+@router.post("/invitations/{token}")
+async def accept_invitation(
+    token: str,
+    page: PageDep,
+    session: SessionDep,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    t = page.t
+    error: str | None = None
+    if not name.strip():
+        error = t.gettext("Write your name.")
+    else:
+        try:
+            web_token = await accounts_service.accept_invitation(
+                session=session, token=token, name=name, password=password, now=clock.now()
+            )
+        except WeakPasswordError:
+            error = t.gettext(
+                "The password needs at least %(count)s characters.",
+                count=accounts_service.MIN_PASSWORD_LENGTH,
+            )
+        except EmailTakenError:
+            error = t.gettext("This email already has an account: sign in instead.")
+        else:
+            response = redirect(page, "/")
+            set_cookie(page, response, csrf.SESSION_COOKIE, web_token)
+            return response
+    await session.rollback()
+    invitation, workspace = await accounts_service.get_invitation_or_raise(
+        session=session, token=token, now=clock.now()
+    )
+    return render(
+        page,
+        "accounts/invitation.html",
+        {
+            "workspace_name": workspace.name,
+            "email": invitation.email,
+            "role_name": role_names(t)[invitation.role],
+            "name": name,
+            "min_password": accounts_service.MIN_PASSWORD_LENGTH,
+            "error": error,
+        },
+        status_code=422,
+    )
+
+
+async def _team_page(
+    viewer: AdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    extra: dict[str, object] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    me = viewer.me
+    users = await accounts_service.list_users(session=session, workspace_id=me.workspace_id)
+    invitations = await accounts_service.list_open_invitations(
+        session=session, workspace_id=me.workspace_id, now=clock.now()
+    )
+    invitable = [role for role in Role if accounts_service.role_at_least(me.role, role)]
+    return render(
+        viewer.page,
+        "accounts/team.html",
+        {
+            "users": users,
+            "invitations": invitations,
+            "invitable_roles": invitable,
+            "role_names": role_names(viewer.t),
+            **(extra or {}),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/settings/team")
+async def team_page(viewer: AdminDep, session: SessionDep, clock: ClockDep) -> HTMLResponse:
+    return await _team_page(viewer, session, clock)
+
+
+@router.post("/settings/team/invitations")
+async def invite(
+    viewer: AdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    role: Annotated[str, Form(max_length=16)] = Role.AGENT,
+) -> HTMLResponse:
+    t = viewer.t
+    if "@" not in email or role not in set(Role):
+        error = t.gettext("Write the teammate's email and choose a role.")
+        return await _team_page(viewer, session, clock, {"error": error}, 422)
+    try:
+        invitation, token = await accounts_service.create_invitation(
+            session=session, inviter=viewer.me, email=email, role=role, now=clock.now()
+        )
+    except EmailTakenError:
+        error = t.gettext("%(email)s already has an account.", email=email.strip().lower())
+        return await _team_page(viewer, session, clock, {"error": error}, 409)
+    except RoleTooHighError:
+        error = t.gettext("You cannot give a role above your own.")
+        return await _team_page(viewer, session, clock, {"error": error}, 403)
+    link = str(viewer.page.request.base_url).rstrip("/") + f"/invitations/{token}"
+    return await _team_page(
+        viewer,
+        session,
+        clock,
+        {"link": link, "invited_email": invitation.email, "expires_at": invitation.expires_at},
+    )
+
+
+@router.get("/settings/profile")
+async def profile_page(viewer: ViewerDep) -> HTMLResponse:
+    return render(viewer.page, "accounts/profile.html", {"role_names": role_names(viewer.t)})
+
+
+@router.post("/settings/profile")
+async def save_profile(
+    viewer: ViewerDep,
+    session: SessionDep,
+    locale: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    await accounts_service.set_user_locale(
+        session=session, user_id=viewer.me.user_id, locale=locale if locale in LOCALES else None
+    )
+    return redirect(viewer.page, "/settings/profile")

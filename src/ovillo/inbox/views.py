@@ -1,0 +1,403 @@
+"""Pages of the inbox: the conversation list, a conversation, and what agents do there.
+
+Every page is of the signed-in user's workspace: each service call is scoped by
+``viewer.me.workspace_id``, so an id of another workspace is a "not found" page.
+Message texts and contact names are the customers' own words: they reach the page only
+through autoescaped ``{{ }}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form
+from fastapi.responses import HTMLResponse, Response
+
+from ovillo.accounts import service as accounts_service
+from ovillo.accounts.models import User
+from ovillo.core.deps import ClockDep, SessionDep
+from ovillo.core.errors import OvilloError
+from ovillo.inbox import service as inbox_service
+from ovillo.inbox.models import (
+    AuthorType,
+    ConversationEvent,
+    ConversationStatus,
+    Direction,
+    Message,
+    MessageStatus,
+    Note,
+)
+from ovillo.inbox.schemas import MessageSend
+from ovillo.rules import window as window_rules
+from ovillo.web import csrf
+from ovillo.web.i18n import Translator
+from ovillo.web.pages import Viewer, ViewerDep, redirect, render
+
+router = APIRouter(dependencies=[Depends(csrf.verify_csrf)], include_in_schema=False)
+
+View = Literal["mine", "unassigned", "all", "closed"]
+VIEWS: tuple[View, ...] = ("mine", "unassigned", "all", "closed")
+# The newest messages a conversation page shows.
+THREAD_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of a conversation's thread: a message, a note or a system line."""
+
+    kind: Literal["message", "note", "system"]
+    at: datetime
+    order: int
+    message: Message | None = None
+    note: Note | None = None
+    text: str = ""
+    sender: str | None = None
+    quoted: Message | None = None
+
+
+def view_names(t: Translator) -> dict[str, str]:
+    return {
+        "mine": t.gettext("Mine"),
+        "unassigned": t.gettext("Unassigned"),
+        "all": t.gettext("All"),
+        "closed": t.gettext("Closed"),
+    }
+
+
+def status_words(t: Translator) -> dict[str, str]:
+    return {
+        MessageStatus.QUEUED: t.gettext("Queued"),
+        MessageStatus.SENDING: t.gettext("Sending"),
+        MessageStatus.ACCEPTED: t.gettext("Sent"),
+        MessageStatus.SENT: t.gettext("Sent"),
+        MessageStatus.DELIVERED: t.gettext("Delivered"),
+        MessageStatus.READ: t.gettext("Read"),
+        MessageStatus.FAILED: t.gettext("Failed"),
+    }
+
+
+def type_words(t: Translator) -> dict[str, str]:
+    return {
+        "image": t.gettext("Photo"),
+        "video": t.gettext("Video"),
+        "audio": t.gettext("Audio"),
+        "document": t.gettext("Document"),
+        "sticker": t.gettext("Sticker"),
+        "location": t.gettext("Location"),
+        "contacts": t.gettext("Contact card"),
+        "reaction": t.gettext("Reaction"),
+        "interactive": t.gettext("Answer"),
+        "button": t.gettext("Button"),
+        "template": t.gettext("Template"),
+        "unsupported": t.gettext("A message WhatsApp does not show here"),
+    }
+
+
+def contact_label(contact: Any) -> str:
+    label: str = (
+        contact.name
+        or contact.profile_name
+        or contact.phone_e164
+        or contact.username
+        or contact.wa_id
+        or contact.user_id
+        or "?"
+    )
+    return label
+
+
+def _sender(message: Message, users: dict[str, User], t: Translator) -> str | None:
+    if message.direction == Direction.INBOUND:
+        return None
+    if message.author_type == AuthorType.USER and message.author_id in users:
+        return users[message.author_id].name
+    names: dict[str, str] = {
+        AuthorType.API: t.gettext("API"),
+        AuthorType.FLOW: t.gettext("Flow"),
+        AuthorType.CAMPAIGN: t.gettext("Campaign"),
+        AuthorType.SYSTEM: t.gettext("Ovillo"),
+    }
+    return names.get(message.author_type, t.gettext("Someone"))
+
+
+def _system_line(event: ConversationEvent, users: dict[str, User], t: Translator) -> str:
+    actor = users.get(event.actor_id or "")
+    who = actor.name if actor else t.gettext("Someone")
+    if event.kind == "assigned":
+        target = users.get(str(event.data.get("to_user_id")))
+        return t.gettext(
+            "%(who)s assigned the conversation to %(whom)s",
+            who=who,
+            whom=target.name if target else t.gettext("someone"),
+        )
+    if event.kind == "unassigned":
+        return t.gettext("%(who)s unassigned the conversation", who=who)
+    if event.kind == "closed":
+        return t.gettext("%(who)s closed the conversation", who=who)
+    if event.kind == "reopened":
+        return t.gettext("%(who)s reopened the conversation", who=who)
+    return t.gettext("%(who)s changed the conversation", who=who)
+
+
+async def _list_context(
+    viewer: Viewer,
+    session: SessionDep,
+    now: datetime,
+    view: str,
+    window: str,
+    tag: str,
+) -> dict[str, Any]:
+    me = viewer.me
+    chosen = view if view in VIEWS else "mine"
+    status = ConversationStatus.CLOSED if chosen == "closed" else None
+    assignee: inbox_service.AssigneeFilter | None = None
+    if chosen == "mine":
+        assignee = me.user_id
+    elif chosen == "unassigned":
+        assignee = "none"
+    page = await inbox_service.list_conversations(
+        session=session,
+        workspace_id=me.workspace_id,
+        now=now,
+        status=status,
+        assignee=assignee,
+        tag=tag or None,
+        window=window if window in ("open", "closed") else None,  # type: ignore[arg-type]
+        limit=100,
+    )
+    items = [
+        item
+        for item in page.items
+        if chosen == "closed" or item.conversation.status != ConversationStatus.CLOSED
+    ]
+    return {
+        "view": chosen,
+        "views": view_names(viewer.t),
+        "window": window,
+        "tag": tag,
+        "conversations": items,
+        "window_open": {
+            item.conversation.id: window_rules.window_open(
+                last_inbound_at=item.conversation.last_inbound_at, now=now
+            )
+            for item in items
+        },
+        "contact_label": contact_label,
+    }
+
+
+@router.get("/inbox")
+async def inbox_page(
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    view: str = "mine",
+    window: str = "",
+    tag: str = "",
+) -> HTMLResponse:
+    context = await _list_context(viewer, session, clock.now(), view, window, tag)
+    return render(viewer.page, "inbox/list.html", context)
+
+
+@router.get("/inbox/{conversation_id}")
+async def conversation_page(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    view: str = "all",
+) -> HTMLResponse:
+    me, t, now = viewer.me, viewer.t, clock.now()
+    current = await inbox_service.get_conversation_view_or_raise(
+        session=session, workspace_id=me.workspace_id, conversation_id=conversation_id
+    )
+    messages = await inbox_service.list_messages(
+        session=session,
+        workspace_id=me.workspace_id,
+        conversation_id=conversation_id,
+        order="desc",
+        limit=THREAD_SIZE,
+    )
+    notes = await inbox_service.list_notes(
+        session=session, workspace_id=me.workspace_id, conversation_id=conversation_id
+    )
+    events = await inbox_service.list_conversation_events(
+        session=session, workspace_id=me.workspace_id, conversation_id=conversation_id
+    )
+    teammates = await accounts_service.list_users(session=session, workspace_id=me.workspace_id)
+    users = {str(user.id): user for user in teammates}
+    by_wamid = {message.wamid: message for message in messages.items if message.wamid}
+    entries: list[Entry] = []
+    for message in messages.items:
+        entries.append(
+            Entry(
+                kind="message",
+                at=message.occurred_at or message.created_at,
+                order=message.seq,
+                message=message,
+                sender=_sender(message, users, t),
+                quoted=by_wamid.get(message.reply_to_wamid) if message.reply_to_wamid else None,
+            )
+        )
+    for note in notes:
+        author = users.get(str(note.author_id))
+        entries.append(
+            Entry(
+                kind="note",
+                at=note.created_at,
+                order=0,
+                note=note,
+                sender=author.name if author else None,
+            )
+        )
+    for event in events:
+        if event.kind in ("assigned", "unassigned", "closed", "reopened"):
+            entries.append(
+                Entry(
+                    kind="system",
+                    at=event.created_at,
+                    order=0,
+                    text=_system_line(event, users, t),
+                )
+            )
+    entries.sort(key=lambda entry: (entry.at, entry.order))
+    window = window_rules.window_state(
+        last_inbound_at=current.conversation.last_inbound_at, now=now
+    )
+    context = await _list_context(viewer, session, now, view, "", "")
+    return render(
+        viewer.page,
+        "inbox/conversation.html",
+        {
+            **context,
+            "current": current,
+            "entries": entries,
+            "window_state": window,
+            "teammates": [user for user in teammates if user.deactivated_at is None],
+            "status_words": status_words(t),
+            "type_words": type_words(t),
+            "error": viewer.page.request.query_params.get("error"),
+        },
+    )
+
+
+def _back(viewer: Viewer, conversation_id: uuid.UUID, error: str | None = None) -> Response:
+    url = f"/inbox/{conversation_id}"
+    if error:
+        from urllib.parse import quote
+
+        url += "?error=" + quote(error)
+    return redirect(viewer.page, url)
+
+
+def _actor(viewer: Viewer) -> inbox_service.Actor:
+    return inbox_service.Actor(type=AuthorType.USER, id=str(viewer.me.user_id))
+
+
+@router.post("/inbox/{conversation_id}/messages")
+async def send_text(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    body: Annotated[str, Form(max_length=4096)] = "",
+) -> Response:
+    if not body.strip():
+        return _back(viewer, conversation_id, viewer.t.gettext("Write a message first."))
+    send = MessageSend(conversation_id=conversation_id, type="text", text={"body": body})
+    try:
+        await inbox_service.send_message(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            send=send,
+            author=_actor(viewer),
+            now=clock.now(),
+        )
+    except OvilloError as error:
+        if error.status == 404:
+            raise
+        return _back(viewer, conversation_id, error.detail or error.title)
+    return _back(viewer, conversation_id)
+
+
+@router.post("/inbox/{conversation_id}/notes")
+async def add_note(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    body: Annotated[str, Form(max_length=4096)] = "",
+) -> Response:
+    if not body.strip():
+        return _back(viewer, conversation_id, viewer.t.gettext("Write the note first."))
+    await inbox_service.add_note(
+        session=session,
+        workspace_id=viewer.me.workspace_id,
+        conversation_id=conversation_id,
+        body=body,
+        author_id=viewer.me.user_id,
+        now=clock.now(),
+    )
+    return _back(viewer, conversation_id)
+
+
+@router.post("/inbox/{conversation_id}/assignee")
+async def assign(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    user_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Take (``user_id`` = me), assign to a teammate, or unassign (empty)."""
+    try:
+        target = uuid.UUID(user_id) if user_id else None
+    except ValueError:
+        return _back(viewer, conversation_id, viewer.t.gettext("Choose a teammate."))
+    try:
+        await inbox_service.assign_conversation(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            conversation_id=conversation_id,
+            user_id=target,
+            actor=_actor(viewer),
+            now=clock.now(),
+        )
+    except OvilloError as error:
+        if error.status == 404:
+            raise
+        return _back(viewer, conversation_id, error.detail or error.title)
+    return _back(viewer, conversation_id)
+
+
+@router.post("/inbox/{conversation_id}/status")
+async def change_status(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    status: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """Close (``status=closed``) or reopen (``status=open``)."""
+    change = {
+        "closed": inbox_service.close_conversation,
+        "open": inbox_service.reopen_conversation,
+    }.get(status)
+    if change is None:
+        return _back(viewer, conversation_id, viewer.t.gettext("Choose open or closed."))
+    try:
+        await change(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            conversation_id=conversation_id,
+            actor=_actor(viewer),
+            now=clock.now(),
+        )
+    except OvilloError as error:
+        if error.status == 404:
+            raise
+        return _back(viewer, conversation_id, error.detail or error.title)
+    return _back(viewer, conversation_id)

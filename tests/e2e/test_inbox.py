@@ -1,0 +1,88 @@
+"""The inbox in a browser: the list, a conversation, answering, notes, assignment, closing."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from playwright.sync_api import Page, expect
+
+from ovillo.server import PlatformServer
+from tests.e2e.conftest import add_person, connect_number, customer_writes, sign_in
+
+SCRIPT = "<script>document.title='pwned';window.pwned=1</script><b>bold?</b>"
+
+
+def reload_until(page: Page, selector: str, *, within: float = 20.0) -> None:
+    """Reload until ``selector`` matches (live updates are not wired to these pages yet)."""
+    deadline = time.monotonic() + within
+    while page.locator(selector).count() == 0:
+        assert time.monotonic() < deadline, f"{selector} did not appear within {within}s"
+        page.wait_for_timeout(250)
+        page.reload()
+
+
+def test_a_customers_script_shows_as_text_and_the_agent_answers(
+    page: Page, e2e_platform: PlatformServer
+) -> None:
+    person = add_person(e2e_platform)
+    number = connect_number(e2e_platform, person)
+    customer_writes(e2e_platform, person, number, "15550001111", SCRIPT)
+
+    sign_in(page, person)
+    expect(page).to_have_url(re.compile(r"/inbox"))
+    expect(page.get_by_text("No conversations here.")).to_be_visible()  # Mine: none yet
+    page.get_by_role("link", name="Unassigned").click()
+    row = page.locator("#conversation-list a").first
+    expect(row).to_contain_text(SCRIPT[:40])
+    expect(row).to_contain_text("Window open")
+    row.click()
+    conversation_path = page.url.split("?")[0].removeprefix(e2e_platform.url)
+
+    thread = page.locator("#thread")
+    expect(thread.locator(".bubble.inbound .body")).to_have_text(SCRIPT)
+    assert page.evaluate("window.pwned") is None
+    assert page.title() != "pwned"
+    expect(thread.locator("b")).to_have_count(0)
+
+    page.get_by_role("button", name="Take").click()
+    expect(page.get_by_text("Assigned to Ana Owner")).to_be_visible()
+    expect(thread.locator(".system")).to_contain_text(
+        "Ana Owner assigned the conversation to Ana Owner"
+    )
+
+    page.get_by_label("Message", exact=True).fill("Hola, ¿en qué te ayudo?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    answer = thread.locator(".bubble.outbound").last
+    expect(answer).to_contain_text("Hola, ¿en qué te ayudo?")
+    expect(answer.locator(".sender")).to_have_text("Ana Owner")
+    # The worker sends it through the emulator; its status webhooks move the ticks.
+    reload_until(page, "#thread .bubble.outbound .ticks[data-status=delivered], "
+                 "#thread .bubble.outbound .ticks[data-status=read]")  # fmt: skip
+
+    page.get_by_label("Internal note (only your team sees it)").fill("VIP customer")
+    page.get_by_role("button", name="Add note").click()
+    expect(thread.locator(".bubble.note")).to_contain_text("VIP customer")
+
+    page.get_by_role("button", name="Close", exact=True).click()
+    expect(page.get_by_text("Status: closed")).to_be_visible()
+    expect(thread.locator(".system").last).to_contain_text("closed the conversation")
+    page.get_by_role("link", name="Closed").click()
+    page.locator(f'#conversation-list a[href^="{conversation_path}?"]').click()
+    page.get_by_role("button", name="Reopen").click()
+    expect(page.get_by_text("Status: open")).to_be_visible()
+
+
+def test_an_empty_answer_is_refused_with_a_message(
+    page: Page, e2e_platform: PlatformServer
+) -> None:
+    person = add_person(e2e_platform)
+    number = connect_number(e2e_platform, person)
+    customer_writes(e2e_platform, person, number, "15550002222", "hi")
+    sign_in(page, person)
+    page.goto("/inbox?view=all")
+    page.locator("#conversation-list a").first.click()
+    # Bypass the browser's own `required` check, as a script or an old browser would.
+    page.locator("#message-body").evaluate("node => node.removeAttribute('required')")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text("Write a message first.")
