@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import re
 import signal
@@ -35,7 +34,6 @@ from typing import Any, Self
 
 import httpx
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ovillo.channels.models import Channel
@@ -405,21 +403,11 @@ async def enqueue_texts(
     ]
     ids: list[uuid.UUID] = []
     for start in range(0, len(plan), batch):
-        for attempt in itertools.count(1):
-            try:
-                ids.extend(
-                    await _enqueue_batch(
-                        sessionmaker, workspace_id, plan[start : start + batch], label
-                    )
-                )
-                break
-            except DBAPIError as error:
-                # Each message touches its conversation, and so does the ingestion of the
-                # customers' webhooks, many per transaction and in another order: on
-                # PostgreSQL one of two such transactions may be chosen as a deadlock's
-                # victim (40P01). A bulk writer tries again, as a campaign would.
-                if "deadlock" not in str(error).lower() or attempt >= 5:
-                    raise
+        # No retry: a bulk enqueue locks its conversations in id order, as ingestion does
+        # (`outbox.do_lock_conversations`), so neither is ever a deadlock's victim.
+        ids.extend(
+            await _enqueue_batch(sessionmaker, workspace_id, plan[start : start + batch], label)
+        )
     return ids
 
 
@@ -430,7 +418,6 @@ async def _enqueue_batch(
     label: str,
 ) -> list[uuid.UUID]:
     clock = SystemClock()
-    ids: list[uuid.UUID] = []
     async with sessionmaker() as session:
         fresh = {
             c.id: c
@@ -438,18 +425,21 @@ async def _enqueue_batch(
                 select(Conversation).where(Conversation.id.in_({c for c, _ in batch}))
             )
         }
-        for conversation_id, round_ in batch:
-            message = await outbox.do_enqueue_message(
-                session=session,
-                workspace_id=workspace_id,
-                conversation=fresh[conversation_id],
-                content={"type": "text", "text": {"body": f"{label} {round_}"}},
-                author_type=AuthorType.API,
-                now=clock.now(),
-            )
-            ids.append(message.id)
+        messages = await outbox.do_enqueue_messages(
+            session=session,
+            workspace_id=workspace_id,
+            messages=[
+                outbox.NewMessage(
+                    conversation=fresh[conversation_id],
+                    content={"type": "text", "text": {"body": f"{label} {round_}"}},
+                    author_type=AuthorType.API,
+                )
+                for conversation_id, round_ in batch
+            ],
+            now=clock.now(),
+        )
         await session.commit()
-    return ids
+    return [message.id for message in messages]
 
 
 async def emulator_messages(emulator_http: httpx.AsyncClient) -> list[dict[str, Any]]:

@@ -42,6 +42,8 @@ log = structlog.get_logger(__name__)
 CHANNEL_PREFIX = "ovillo_"
 _PENDING_KEY = "ovillo_notify_pending"
 _HOOKED_KEY = "ovillo_notify_hooked"
+_SENT_KEY = "ovillo_notify_sent"
+_SENT_HOOKED_KEY = "ovillo_notify_sent_hooked"
 
 
 def channel_name(topic: str) -> str:
@@ -56,7 +58,18 @@ async def notify(session: AsyncSession, topic: str) -> None:
     channel = channel_name(topic)
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
+        # Once per channel and transaction: PostgreSQL folds repeats into one wake-up
+        # anyway, and a bulk writer would pay a round trip per message for nothing.
+        sync_session = session.sync_session
+        sent: set[str] = sync_session.info.setdefault(_SENT_KEY, set())
+        if channel in sent:
+            return
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+        sent.add(channel)
+        if not sync_session.info.get(_SENT_HOOKED_KEY):
+            sync_session.info[_SENT_HOOKED_KEY] = True
+            # Any end, a savepoint's included: a rolled-back savepoint drops its notify.
+            event.listen(sync_session, "after_transaction_end", _forget_sent)
         return
     sync_session = session.sync_session
     pending: set[tuple[str, str]] = sync_session.info.setdefault(_PENDING_KEY, set())
@@ -65,6 +78,10 @@ async def notify(session: AsyncSession, topic: str) -> None:
         sync_session.info[_HOOKED_KEY] = True
         event.listen(sync_session, "after_commit", _publish_pending)
         event.listen(sync_session, "after_soft_rollback", _forget_pending)
+
+
+def _forget_sent(sync_session: Session, _transaction: Any) -> None:
+    sync_session.info.pop(_SENT_KEY, None)
 
 
 def _publish_pending(sync_session: Session) -> None:
