@@ -6,6 +6,13 @@ happened while different customers' webhooks travel in parallel (Meta itself pro
 order; receivers must cope, and the reorder fault tests that they do). A failed delivery is
 retried with growing delays on the emulator clock for up to seven days, as Meta does, and
 holds back the webhooks behind it in its lane. Every attempt is logged.
+
+Under load Meta batches: one POST may carry several entries and changes (facts file). A
+lane whose backlog of status webhooks reaches ``BATCH_BACKLOG`` sends the next run of them
+(up to ``BATCH_MAX``, in order, same number) as one POST, one change per status, exactly as
+each would have been alone. A lane that keeps up sends one status per POST, which is what
+receivers that read only the first change (pywa) see in normal traffic; a lane that falls
+behind catches up instead of delaying every status further.
 """
 
 from __future__ import annotations
@@ -46,20 +53,61 @@ RETRY_DELAYS = (
     timedelta(hours=3),
 )
 USER_AGENT = "facebookexternalua"
+# A lane with at least this many status webhooks waiting batches them (module docstring).
+BATCH_BACKLOG = 32
+BATCH_MAX = 100
 
 
 @dataclass(slots=True)
 class Outgoing:
-    """One webhook POST waiting for delivery."""
+    """One webhook POST waiting for delivery: one or more changes of one WABA's entry."""
 
     phone_number_id: str
     url: str
     app_secret: str
     field: str
-    body: bytes
+    waba_id: str
+    changes: list[dict[str, Any]]
     items: int
+    entry_time: int | None = None
+    # Whether other status webhooks of the number may join this POST.
+    batchable: bool = False
     first_attempt_at: datetime | None = None
     attempts: int = 0
+    _body: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        """The POST's body, encoded once, at its first attempt."""
+        if self._body is None:
+            document = _envelope(self.waba_id, self.changes, self.entry_time)
+            self._body = _ENCODER.encode(document).encode()
+        return self._body
+
+    def joins(self, other: Outgoing) -> bool:
+        """Whether ``other`` may ride in this POST."""
+        return (
+            self.batchable
+            and other.batchable
+            and other.phone_number_id == self.phone_number_id
+            and other.url == self.url
+            and other.app_secret == self.app_secret
+            and other.waba_id == self.waba_id
+        )
+
+    def copy(self) -> Outgoing:
+        """The same POST, unsent (a duplicate delivery)."""
+        return Outgoing(
+            phone_number_id=self.phone_number_id,
+            url=self.url,
+            app_secret=self.app_secret,
+            field=self.field,
+            waba_id=self.waba_id,
+            changes=self.changes,
+            items=self.items,
+            entry_time=self.entry_time,
+            _body=self.body,
+        )
 
 
 def envelope(
@@ -70,10 +118,16 @@ def envelope(
     Meta stamps ``entry.time`` (unix seconds) on account-level fields such as template and
     quality updates, and receivers such as pywa read it there.
     """
+    return _envelope(waba_id, [{"value": value, "field": field}], entry_time)
+
+
+def _envelope(
+    waba_id: str, changes: list[dict[str, Any]], entry_time: int | None
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"id": waba_id}
     if entry_time is not None:
         entry["time"] = entry_time
-    entry["changes"] = [{"value": value, "field": field}]
+    entry["changes"] = changes
     return {"object": "whatsapp_business_account", "entry": [entry]}
 
 
@@ -97,6 +151,34 @@ def messages_value(number: PhoneNumber, **parts: Any) -> dict[str, Any]:
     }
     value.update({key: item for key, item in parts.items() if item is not None})
     return value
+
+
+def _batch(first: Outgoing, queue: asyncio.Queue[Outgoing]) -> tuple[Outgoing, Outgoing | None]:
+    """``first`` and the status webhooks right behind it in ``queue`` as one POST, and the
+    item taken that could not join (it goes next)."""
+    changes = list(first.changes)
+    items = first.items
+    while len(changes) < BATCH_MAX and not queue.empty():
+        following = queue.get_nowait()
+        if not first.joins(following):
+            batch = first if len(changes) == len(first.changes) else _merged(first, changes, items)
+            return batch, following
+        changes.extend(following.changes)
+        items += following.items
+    return _merged(first, changes, items), None
+
+
+def _merged(first: Outgoing, changes: list[dict[str, Any]], items: int) -> Outgoing:
+    return Outgoing(
+        phone_number_id=first.phone_number_id,
+        url=first.url,
+        app_secret=first.app_secret,
+        field=first.field,
+        waba_id=first.waba_id,
+        changes=changes,
+        items=items,
+        batchable=True,
+    )
 
 
 class WebhookDispatcher:
@@ -153,15 +235,16 @@ class WebhookDispatcher:
         """Queue a webhook about ``lane_key`` (a customer id) for ``number``'s receiver."""
         if number.webhook_url is None or not self._subscribed(number):
             return  # Meta delivers nothing for a WABA with no subscribed app
-        body = _ENCODER.encode(envelope(number.waba_id, field, value, entry_time=entry_time))
-        body_bytes = body.encode()
         outgoing = Outgoing(
             phone_number_id=number.id,
             url=number.webhook_url,
             app_secret=number.app_secret,
             field=field,
-            body=body_bytes,
+            waba_id=number.waba_id,
+            changes=[{"value": value, "field": field}],
             items=items,
+            entry_time=entry_time,
+            batchable=field == "messages" and "statuses" in value and "messages" not in value,
         )
         self._enqueue(outgoing, lane_key)
 
@@ -184,8 +267,14 @@ class WebhookDispatcher:
 
     async def _run_lane(self, queue: asyncio.Queue[Outgoing]) -> None:
         held: Outgoing | None = None
+        carried: Outgoing | None = None  # taken from the queue but not batched: next
         while True:
-            outgoing = await queue.get()
+            if carried is not None:
+                outgoing, carried = carried, None
+            else:
+                outgoing = await queue.get()
+            if outgoing.batchable and queue.qsize() >= BATCH_BACKLOG - 1:
+                outgoing, carried = _batch(outgoing, queue)
             self._in_flight += 1
             try:
                 faults = self._emulator.faults
@@ -199,15 +288,7 @@ class WebhookDispatcher:
                     await self._emulator.sleep(float(delay.options.get("seconds", 30)))
                 await self._deliver_until_done(outgoing)
                 if faults.strike("webhook_duplicate", number_id) is not None:
-                    duplicate = Outgoing(
-                        phone_number_id=outgoing.phone_number_id,
-                        url=outgoing.url,
-                        app_secret=outgoing.app_secret,
-                        field=outgoing.field,
-                        body=outgoing.body,
-                        items=outgoing.items,
-                    )
-                    await self._deliver_until_done(duplicate)
+                    await self._deliver_until_done(outgoing.copy())
                 if held is not None and held is not outgoing:
                     await self._deliver_until_done(held)
                     held = None

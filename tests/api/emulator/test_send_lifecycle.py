@@ -115,9 +115,10 @@ async def test_under_cbp_a_reply_opens_one_service_conversation(
     opening, joining = statuses_of(receiver, first)[0], statuses_of(receiver, second)[0]
     assert opening["pricing"] == {"billable": True, "pricing_model": "CBP", "category": "service"}
     assert opening["conversation"]["origin"] == {"type": "service"}
-    assert (
-        int(opening["conversation"]["expiration_timestamp"]) == int(CBP_DAY.timestamp()) + 24 * 3600
-    )
+    # 24 hours after it opened; the clock runs at real speed from CBP_DAY, so a loaded
+    # machine may have taken a few real seconds to get here.
+    opened_after = int(opening["conversation"]["expiration_timestamp"]) - 24 * 3600
+    assert 0 <= opened_after - int(CBP_DAY.timestamp()) <= 60
     # The second message joins the first's conversation: same id, no new expiration.
     assert joining["conversation"]["id"] == opening["conversation"]["id"]
     assert "expiration_timestamp" not in joining["conversation"]
