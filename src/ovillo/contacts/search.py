@@ -26,16 +26,27 @@ PG_DOCUMENT: Final = (
     "COALESCE(phone_e164, '')))"
 )
 
+# Ranking reads every candidate, so it is bounded: the newest matches (by insertion), then
+# best first among them; a common first name is ranked over its latest contacts.
+CANDIDATES: Final = 2_000
+
 _SQLITE = text(
-    "SELECT contact.id FROM contact_search JOIN contact ON contact.id = contact_search.contact_id "
-    "WHERE contact_search MATCH :match AND contact.workspace_id = :workspace_id "
-    "ORDER BY contact_search.rank, contact.id LIMIT :limit OFFSET :offset"
+    "SELECT id FROM ("
+    " SELECT contact.id AS id, contact_search.rank AS score, contact_search.rowid AS n"
+    " FROM contact_search JOIN contact ON contact.id = contact_search.contact_id"
+    " WHERE contact_search MATCH :match AND contact.workspace_id = :workspace_id"
+    " ORDER BY contact_search.rowid DESC LIMIT :candidates"
+    ") ORDER BY score, n DESC LIMIT :limit OFFSET :offset"
 )
 _POSTGRES = text(
-    f"SELECT id FROM contact WHERE workspace_id = :workspace_id "
-    f"AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :query) "
-    f"ORDER BY ts_rank({PG_DOCUMENT}, to_tsquery('simple'::regconfig, :query)) DESC, id "
-    "LIMIT :limit OFFSET :offset"
+    "SELECT id FROM ("
+    f" SELECT id, created_at, ts_rank({PG_DOCUMENT}, to_tsquery('simple'::regconfig, :query))"
+    " AS score FROM ("
+    "  SELECT id, created_at, name, profile_name, username, wa_id, phone_e164 FROM contact"
+    f"  WHERE workspace_id = :workspace_id AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig,"
+    "  :query) ORDER BY created_at DESC LIMIT :candidates"
+    " ) AS newest"
+    ") AS scored ORDER BY score DESC, created_at DESC, id LIMIT :limit OFFSET :offset"
 )
 
 
@@ -47,7 +58,7 @@ async def search_contacts(
     terms = search_terms(query)
     if not terms:
         return []
-    params: dict[str, object] = {"limit": limit, "offset": offset}
+    params: dict[str, object] = {"limit": limit, "offset": offset, "candidates": CANDIDATES}
     if session.get_bind().dialect.name == "postgresql":
         params |= {"workspace_id": workspace_id, "query": tsquery_text(terms)}
         statement = _POSTGRES

@@ -59,7 +59,17 @@ class Conversation(Base):
 
     __tablename__ = "conversation"
     __table_args__ = (
-        Index("ix_conversation_list", "workspace_id", "status", "last_activity_at"),
+        # The inbox's lists, latest activity first (then id, the cursor's tie-break), read
+        # in index order: All/Closed by status, Mine and Unassigned by assignee too.
+        Index("ix_conversation_list", "workspace_id", "status", "last_activity_at", "id"),
+        Index(
+            "ix_conversation_assignee_list",
+            "workspace_id",
+            "assignee_id",
+            "status",
+            "last_activity_at",
+            "id",
+        ),
         Index("ix_conversation_thread", "channel_id", "contact_id", "status"),
         # One current (open or snoozed) conversation per contact and number: two webhooks
         # or a send and a webhook that open one at once cannot make two; the loser of the

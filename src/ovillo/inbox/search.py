@@ -5,7 +5,8 @@ button's title) through an index the database keeps itself: on SQLite the extern
 FTS5 table ``message_search`` (rowid = ``message.seq``) filled by triggers, on PostgreSQL
 a GIN index over the folded text (migration ``search``; terms as in ``core.search``).
 Contacts are the contacts domain's (``contacts.search``). Ranked best first (bm25 on
-SQLite, ``ts_rank`` on PostgreSQL), newest first among equals; pages by offset.
+SQLite, ``ts_rank`` on PostgreSQL) among the newest ``CANDIDATES`` matches, newest first
+among equals; pages by offset.
 """
 
 from __future__ import annotations
@@ -27,20 +28,32 @@ from ovillo.inbox.service import _decode, _encode
 T = TypeVar("T")
 
 SearchKind = Literal["contacts", "messages"]
-MAX_OFFSET: Final = 10_000
+MAX_OFFSET: Final = 2_000
 
 PG_DOCUMENT: Final = "to_tsvector('simple'::regconfig, ovillo_fold(COALESCE(text, '')))"
 
+# Ranking reads every candidate, so it is bounded: the newest matches, then best first
+# among them. A rare word is ranked over all its matches; a word in every other message
+# over its latest ones, which is what an inbox's search is for.
+CANDIDATES: Final = 2_000
+
 _SQLITE = text(
-    "SELECT message.seq FROM message_search JOIN message ON message.seq = message_search.rowid "
-    "WHERE message_search MATCH :match AND message.workspace_id = :workspace_id "
-    "ORDER BY message_search.rank, message.seq DESC LIMIT :limit OFFSET :offset"
+    "SELECT seq FROM ("
+    " SELECT message.seq AS seq, message_search.rank AS score FROM message_search"
+    " JOIN message ON message.seq = message_search.rowid"
+    " WHERE message_search MATCH :match AND message.workspace_id = :workspace_id"
+    " ORDER BY message_search.rowid DESC LIMIT :candidates"
+    ") ORDER BY score, seq DESC LIMIT :limit OFFSET :offset"
 )
 _POSTGRES = text(
-    f"SELECT seq FROM message WHERE workspace_id = :workspace_id "
-    f"AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :query) "
-    f"ORDER BY ts_rank({PG_DOCUMENT}, to_tsquery('simple'::regconfig, :query)) DESC, seq DESC "
-    "LIMIT :limit OFFSET :offset"
+    "SELECT seq FROM ("
+    f" SELECT seq, ts_rank({PG_DOCUMENT}, to_tsquery('simple'::regconfig, :query)) AS score"
+    " FROM ("
+    "  SELECT seq, text FROM message WHERE workspace_id = :workspace_id"
+    f"  AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :query)"
+    "  ORDER BY seq DESC LIMIT :candidates"
+    " ) AS newest"
+    ") AS scored ORDER BY score DESC, seq DESC LIMIT :limit OFFSET :offset"
 )
 
 
@@ -77,7 +90,7 @@ async def search_messages(
     terms = search_terms(query)
     if not terms:
         return []
-    params: dict[str, object] = {"limit": limit, "offset": offset}
+    params: dict[str, object] = {"limit": limit, "offset": offset, "candidates": CANDIDATES}
     if session.get_bind().dialect.name == "postgresql":
         params |= {"workspace_id": workspace_id, "query": tsquery_text(terms)}
         statement = _POSTGRES

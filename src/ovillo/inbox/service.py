@@ -27,7 +27,16 @@ from typing import Any, Final, Literal
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, and_, column, exists, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    column,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -453,11 +462,10 @@ async def list_conversations(
             query = query.where(or_(Conversation.last_inbound_at.is_(None), ~is_open))
     if cursor:
         after_at, after_id = decode_conversation_cursor(cursor)
+        # One row-value comparison: both databases read it as a range of the list indexes
+        # (an OR of the two cases made SQLite sort the whole view).
         query = query.where(
-            or_(
-                Conversation.last_activity_at < after_at,
-                and_(Conversation.last_activity_at == after_at, Conversation.id < after_id),
-            )
+            tuple_(Conversation.last_activity_at, Conversation.id) < (after_at, after_id)
         )
     query = query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc())
     rows = (await session.execute(query.limit(page_size + 1))).all()
