@@ -15,6 +15,7 @@ from ovillo.core.settings import Settings
 from ovillo.emulator.emulator import EmulatorConfig
 from ovillo.server import PlatformServer, serve_in_thread
 from tests.api.conversing import Desk, open_desk
+from tests.api.ingesting import envelope, post_signed
 
 GRAPH = "/v23.0"
 PNG = bytes.fromhex(
@@ -300,6 +301,57 @@ async def test_sync_picks_up_what_changed_on_metas_side(desk: Desk) -> None:
     assert by_name["order_update"]["status"] == "DELETED"
     history = (await desk.get(f"/templates/{ours['id']}")).json()["history"]
     assert [(e["value"], e["source"]) for e in history][-1] == ("DELETED", "sync")
+
+
+async def test_quality_and_category_webhooks_are_kept_in_the_history(desk: Desk) -> None:
+    template = await approved(desk, order_update())
+    about = {
+        "message_template_id": int(template["meta_template_id"]),
+        "message_template_name": "order_update",
+        "message_template_language": "en_US",
+    }
+    quality = envelope(
+        desk.number["waba_id"], "message_template_quality_update",
+        {**about, "previous_quality_score": "UNKNOWN", "new_quality_score": "YELLOW"},
+    )  # fmt: skip
+    category = envelope(
+        desk.number["waba_id"], "template_category_update",
+        {**about, "previous_category": "UTILITY", "new_category": "MARKETING"},
+    )  # fmt: skip
+    for payload in (quality, category):
+        posted = await post_signed(desk.http, payload, secret=desk.number["app_secret"])
+        assert posted.status_code == 200, posted.text
+
+    async def recategorised() -> bool:
+        found = (await desk.get(f"/templates/{template['id']}")).json()
+        return bool(found["category"] == "MARKETING" and found["quality_score"] == "YELLOW")
+
+    await wait_for(recategorised, within=20, interval=0.05, what="quality and category applied")
+    changed = (await desk.get(f"/templates/{template['id']}")).json()
+    assert changed["previous_category"] == "UTILITY"
+    assert [(e["kind"], e["previous"], e["value"]) for e in changed["history"][2:]] == [
+        ("quality", None, "YELLOW"),
+        ("category", "UTILITY", "MARKETING"),
+    ]
+
+
+async def test_the_worker_syncs_templates_made_at_meta_on_its_own(desk: Desk) -> None:
+    graph_auth = {"Authorization": f"Bearer {desk.number['access_token']}"}
+    made_at_meta = await desk.emulator_http.post(
+        f"{GRAPH}/{desk.number['waba_id']}/message_templates",
+        headers=graph_auth,
+        json=order_update("made_elsewhere"),
+    )
+    assert made_at_meta.status_code == 200, made_at_meta.text
+    assert (await desk.get("/templates")).json()["data"] == []
+
+    await desk.advance(16 * 60)
+
+    async def synced() -> bool:
+        names = [t["name"] for t in (await desk.get("/templates")).json()["data"]]
+        return names == ["made_elsewhere"]
+
+    await wait_for(synced, within=30, interval=0.1, what="the periodic template sync")
 
 
 async def test_a_paused_template_is_refused_with_metas_reason(desk: Desk) -> None:

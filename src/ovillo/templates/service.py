@@ -1070,21 +1070,28 @@ async def click_stats(
             session=session, workspace_id=workspace_id, template_id=template_id
         )
     query = select(TrackedLink).where(TrackedLink.workspace_id == workspace_id)
-    clicks = select(LinkClick).where(LinkClick.workspace_id == workspace_id)
-    for column, click_column, value in (
-        (TrackedLink.template_id, LinkClick.template_id, template_id),
-        (TrackedLink.message_id, LinkClick.message_id, message_id),
-        (TrackedLink.campaign_id, LinkClick.campaign_id, campaign_id),
+    for column, value in (
+        (TrackedLink.template_id, template_id),
+        (TrackedLink.message_id, message_id),
+        (TrackedLink.campaign_id, campaign_id),
     ):
         if value is not None:
             query = query.where(column == value)
-            clicks = clicks.where(click_column == value)
     links = list(await session.scalars(query.order_by(TrackedLink.created_at, TrackedLink.id)))
-    rows = list(await session.scalars(clicks))
-    per_link = Counter(click.link_id for click in rows)
-    contacts = {click.contact_id for click in rows if click.contact_id is not None}
+    link_ids = query.with_only_columns(TrackedLink.id)
+    counted = await session.execute(
+        select(LinkClick.link_id, func.count())
+        .where(LinkClick.link_id.in_(link_ids))
+        .group_by(LinkClick.link_id)
+    )
+    per_link: dict[uuid.UUID, int] = {link_id: count for link_id, count in counted}
+    contacts = await session.scalar(
+        select(func.count(func.distinct(LinkClick.contact_id))).where(
+            LinkClick.link_id.in_(link_ids)
+        )
+    )
     return ClickStats(
-        clicks=len(rows),
-        unique_contacts=len(contacts),
-        links=[(link, per_link[link.id]) for link in links],
+        clicks=sum(per_link.values()),
+        unique_contacts=contacts or 0,
+        links=[(link, per_link.get(link.id, 0)) for link in links],
     )
