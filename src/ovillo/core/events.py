@@ -179,7 +179,11 @@ def _publish_pending_local(sync_session: Session) -> None:
         _hub.publish(database_key(sync_session.get_bind().engine.url), events)
 
 
-def _forget_pending(sync_session: Session, _previous_transaction: Any) -> None:
+def _forget_pending(sync_session: Session, previous_transaction: Any) -> None:
+    # A savepoint rolled back (a concurrent insert absorbed) leaves the transaction going:
+    # what it announced so far still commits with it.
+    if getattr(previous_transaction, "nested", False):
+        return
     sync_session.info.pop(_PENDING_KEY, None)
 
 

@@ -53,6 +53,22 @@ async def test_a_rolled_back_transaction_publishes_nothing(runtime: Runtime) -> 
         assert await subscription.get(within=0.05) is None
 
 
+async def test_a_savepoint_rolled_back_keeps_what_the_transaction_announced(
+    runtime: Runtime,
+) -> None:
+    workspace_id = uuid.uuid4()
+    async with events.subscribe(runtime, workspace_id=workspace_id) as subscription:
+        async with runtime.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+            events.publish_on_commit(session, workspace_id=workspace_id, kind="note_added")
+            savepoint = await session.begin_nested()
+            await savepoint.rollback()
+            await session.commit()
+        event = await subscription.get(within=1)
+        assert event is not None
+        assert event.kind == "note_added"
+
+
 async def test_a_slow_subscriber_loses_its_backlog_and_is_told_to_resync(
     runtime: Runtime,
 ) -> None:
