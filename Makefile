@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-LINT_PATHS := $(wildcard src tests bench)
+LINT_PATHS := $(wildcard src tests bench docs)
 # The suites mostly wait on servers (platform, emulator, databases): three processes keep
 # both cores busy. A module's tests stay together, so module fixtures are built once.
 PYTEST_ARGS ?= -n 3 --dist loadfile
@@ -14,7 +14,7 @@ NODE_STAMP := node_modules/.installed-stamp
 # The browser tests drive Debian's chromium; Playwright never downloads a browser here.
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest install clean chromium messages
+.PHONY: run test lint typecheck pytest install clean chromium messages screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Ovillo needs Python 3.11 or newer; set PYTHON=python3.11"'
@@ -42,6 +42,10 @@ install: $(STAMP) $(NODE_STAMP)
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -o $(VENV)/messages.pot --no-location --sort-output --project=Ovillo .
 	$(BIN)/pybabel update -i $(VENV)/messages.pot -d src/ovillo/web/locale -D messages --no-location --no-fuzzy-matching --width=100
+
+# The README's pictures of the pages (docs/screenshots/*.png), from a throw-away platform.
+screenshots: $(STAMP) $(NODE_STAMP) chromium
+	OVILLO_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/python docs/screenshots/take.py
 
 run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ovillo serve

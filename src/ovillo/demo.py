@@ -423,6 +423,7 @@ def instructions(access: DemoAccess, *, base_url: str) -> list[str]:
     return [
         f'Demo workspace "{WORKSPACE_NAME}": number {access.display_phone_number}, '
         f"{len(access.customers)} simulated customers writing in over the next minutes",
+        f"  Inbox:     {base}/sign-in  (sign in as the owner below)",
         f"  Docs:      {base}/docs  (Authorize with the API key)",
         f"  Owner:     {access.owner_email}  password {access.owner_password}",
         f"  API key:   {access.api_key}",

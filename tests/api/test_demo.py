@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 import stat
 import sys
@@ -135,6 +136,29 @@ async def test_the_credentials_file_keeps_what_is_shown_for_this_user_only(
     shown = "\n".join(demo.instructions(access, base_url=platform.url))
     for needed in (access.owner_email, access.owner_password, access.api_key, platform.url):
         assert needed in shown
+
+
+async def test_the_demo_owner_signs_in_to_the_pages_with_the_password_shown(
+    demo_settings: Settings,
+) -> None:
+    with demo_platform(demo_settings) as platform:
+        access = access_of(platform)
+        async with httpx.AsyncClient(base_url=platform.url, timeout=15) as browser:
+            form = await browser.get("/sign-in")
+            token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text)
+            assert token is not None
+            answer = await browser.post(
+                "/sign-in",
+                data={
+                    "email": access.owner_email,
+                    "password": access.owner_password,
+                    "csrf_token": token.group(1),
+                },
+                follow_redirects=True,
+            )
+            assert answer.status_code == 200
+            assert str(answer.url).endswith("/inbox")
+            assert demo.WORKSPACE_NAME in answer.text
 
 
 async def test_a_second_start_reuses_the_workspace_and_reconnects_the_number(

@@ -83,6 +83,7 @@ def test_instructions_show_the_login_the_key_and_runnable_curl_lines() -> None:
     lines = demo.instructions(access, base_url="http://127.0.0.1:8000/")
     text = "\n".join(lines)
     assert "http://127.0.0.1:8000/docs" in text
+    assert "http://127.0.0.1:8000/sign-in" in text
     assert f"{demo.OWNER_EMAIL}  password Pa55-word_x" in text
     listing, answering, writing_in = curl_lines(lines)
     assert listing[-3:] == [
