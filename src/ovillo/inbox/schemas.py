@@ -439,8 +439,17 @@ class MessageSend(BaseModel):
     interactive: dict[str, Any] | None = None
     template: dict[str, Any] | None = Field(
         default=None,
-        examples=[{"name": "order_update", "language": {"code": "en_US"}, "components": []}],
-    )
+        description="Meta's object (`name`, `language`, `components`), or a template of "
+        "/templates by `name` and `language` with `variables` by name instead of "
+        '`components` (`{"first_name": "{{contact.first_name|there}}", "button.0": "A1"}`), '
+        "an optional `header_media` and `track_links` (links in values become tracked short "
+        "links). A template known here must be APPROVED and its values fit it.",
+        examples=[
+            {"name": "order_update", "language": {"code": "en_US"}, "components": []},
+            {"name": "order_update", "language": "en_US",
+             "variables": {"first_name": "{{contact.first_name|there}}", "order": "A-7"}},
+        ],
+    )  # fmt: skip
 
     def type_object(self) -> Any:
         return getattr(self, self.type)

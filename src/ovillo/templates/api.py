@@ -228,19 +228,9 @@ async def list_links(
     return _stats_out(stats, runtime)
 
 
-@redirect_router.api_route(
-    tracking.LINK_PATH + "{code}",
-    methods=["GET", "HEAD"],
-    status_code=status.HTTP_302_FOUND,
-    summary="Follow a tracked link",
-    response_class=RedirectResponse,
-    responses=api_problem_responses(404),
-)
-async def follow_link(
+async def _follow(
     code: str, request: Request, session: SessionDep, runtime: RuntimeDep
 ) -> RedirectResponse:
-    """302 to exactly the URL stored for the code; a click is counted unless it is a HEAD or
-    WhatsApp's link-preview bot."""
     url = await service.follow_link(
         session=session,
         code=code,
@@ -251,3 +241,29 @@ async def follow_link(
     return RedirectResponse(
         url, status_code=status.HTTP_302_FOUND, headers={"Cache-Control": "no-store"}
     )
+
+
+@redirect_router.get(
+    tracking.LINK_PATH + "{code}",
+    status_code=status.HTTP_302_FOUND,
+    summary="Follow a tracked link",
+    response_class=RedirectResponse,
+    responses={404: {"description": "No such link (nothing is redirected)."}},
+)
+async def follow_link(
+    code: str, request: Request, session: SessionDep, runtime: RuntimeDep
+) -> RedirectResponse:
+    """302 to exactly the URL stored for the code; a click is counted unless it is
+    WhatsApp's link-preview bot (HEAD is answered the same and never counted)."""
+    return await _follow(code, request, session, runtime)
+
+
+# A HEAD is a probe (link checkers, previews): answered like GET, not documented twice.
+redirect_router.add_api_route(
+    tracking.LINK_PATH + "{code}",
+    _follow,
+    methods=["HEAD"],
+    status_code=status.HTTP_302_FOUND,
+    response_class=RedirectResponse,
+    include_in_schema=False,
+)

@@ -433,11 +433,6 @@ async def check_create_template(
     return template
 
 
-def _strip_examples_needed(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Components as listed by Meta, ready to submit again (they already carry samples)."""
-    return copy.deepcopy(components)
-
-
 async def duplicate_template(
     *,
     session: AsyncSession,
@@ -454,9 +449,8 @@ async def duplicate_template(
     original = await get_template_or_raise(
         session=session, workspace_id=workspace_id, template_id=template_id
     )
-    source_components = (
-        components if components is not None else _strip_examples_needed(original.components)
-    )
+    # Components as Meta reviewed them already carry their samples: fit to submit again.
+    source_components = components if components is not None else copy.deepcopy(original.components)
     if components is None and original.tracked_buttons:
         # Re-create the tracked buttons from their destinations: the draft says "track".
         for component in source_components:
