@@ -51,6 +51,8 @@ async def test_forms_without_the_browsers_token_are_refused(
     platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
 ) -> None:
     _, email = await desk_with_user(platform, http, emulator_http)
+    # The live stream is a page's too: no session, no events.
+    assert (await http.get("/inbox/events")).status_code == 401
     anonymous = await http.post("/sign-in", data={"email": email, "password": PASSWORD})
     assert anonymous.status_code == 403
     assert "This form has expired" in anonymous.text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 from playwright.sync_api import Page, expect
 
@@ -11,15 +10,6 @@ from ovillo.server import PlatformServer
 from tests.e2e.conftest import add_person, connect_number, customer_writes, sign_in
 
 SCRIPT = "<script>document.title='pwned';window.pwned=1</script><b>bold?</b>"
-
-
-def reload_until(page: Page, selector: str, *, within: float = 20.0) -> None:
-    """Reload until ``selector`` matches (live updates are not wired to these pages yet)."""
-    deadline = time.monotonic() + within
-    while page.locator(selector).count() == 0:
-        assert time.monotonic() < deadline, f"{selector} did not appear within {within}s"
-        page.wait_for_timeout(250)
-        page.reload()
 
 
 def test_a_customers_script_shows_as_text_and_the_agent_answers(
@@ -56,9 +46,12 @@ def test_a_customers_script_shows_as_text_and_the_agent_answers(
     answer = thread.locator(".bubble.outbound").last
     expect(answer).to_contain_text("Hola, ¿en qué te ayudo?")
     expect(answer.locator(".sender")).to_have_text("Ana Owner")
-    # The worker sends it through the emulator; its status webhooks move the ticks.
-    reload_until(page, "#thread .bubble.outbound .ticks[data-status=delivered], "
-                 "#thread .bubble.outbound .ticks[data-status=read]")  # fmt: skip
+    # The worker sends it through the emulator; its status webhooks move the ticks, and the
+    # page follows them live, without a reload.
+    expect(page.locator("body")).to_have_attribute("data-live-connected", "true")
+    expect(answer.locator(".ticks")).to_have_attribute(
+        "data-status", re.compile(r"delivered|read"), timeout=20_000
+    )
 
     page.get_by_label("Internal note (only your team sees it)").fill("VIP customer")
     page.get_by_role("button", name="Add note").click()
@@ -86,3 +79,25 @@ def test_an_empty_answer_is_refused_with_a_message(
     page.locator("#message-body").evaluate("node => node.removeAttribute('required')")
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page.get_by_role("alert")).to_have_text("Write a message first.")
+
+
+def test_a_new_message_appears_live_in_the_open_conversation_and_the_list(
+    page: Page, e2e_platform: PlatformServer
+) -> None:
+    person = add_person(e2e_platform)
+    number = connect_number(e2e_platform, person)
+    customer_writes(e2e_platform, person, number, "15550003333", "first message")
+    sign_in(page, person)
+    page.goto("/inbox?view=all")
+    page.locator("#conversation-list a").first.click()
+    expect(page.locator("body")).to_have_attribute("data-live-connected", "true")
+    page.get_by_label("Message", exact=True).fill("half-written answer")
+
+    customer_writes(e2e_platform, person, number, "15550003333", "second message, live")
+    expect(page.locator("#thread .bubble.inbound").last).to_contain_text("second message, live")
+    expect(page.locator("#conversation-list")).to_contain_text("second message, live")
+    # The composer was left alone.
+    expect(page.get_by_label("Message", exact=True)).to_have_value("half-written answer")
+
+    customer_writes(e2e_platform, person, number, "15550004444", "another customer")
+    expect(page.locator("#conversation-list a")).to_have_count(2)

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts.models import User
-from ovillo.core.deps import ClockDep, SessionDep
+from ovillo.core import events
+from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 from ovillo.core.errors import OvilloError
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import (
@@ -199,7 +200,35 @@ async def inbox_page(
     tag: str = "",
 ) -> HTMLResponse:
     context = await _list_context(viewer, session, clock.now(), view, window, tag)
-    return render(viewer.page, "inbox/list.html", context)
+    return render(viewer.page, "inbox/list.html", {**context, "live": True})
+
+
+@router.get("/inbox/events")
+async def follow_events(request: Request, runtime: RuntimeDep) -> Response:
+    """The signed-in workspace's live events (SSE) for the pages' script (ovillo.js).
+
+    The session is checked in a database session of its own, closed before streaming: one
+    held for the stream's life would hold a connection (and SQLite's write lock).
+    """
+    token = request.cookies.get(csrf.SESSION_COOKIE, "")
+    async with runtime.sessionmaker() as session:
+        me = await accounts_service.get_signed_in(
+            session=session, token=token, now=runtime.clock.now()
+        )
+    if me is None:
+        return Response(status_code=401)
+    stream = events.sse_stream(
+        runtime,
+        workspace_id=me.workspace_id,
+        last_event_id=request.headers.get("last-event-id"),
+        heartbeat_seconds=runtime.settings.server.sse_heartbeat_seconds,
+        is_disconnected=request.is_disconnected,
+    )
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/inbox/{conversation_id}")
@@ -280,6 +309,7 @@ async def conversation_page(
             "status_words": status_words(t),
             "type_words": type_words(t),
             "error": viewer.page.request.query_params.get("error"),
+            "live": True,
         },
     )
 
