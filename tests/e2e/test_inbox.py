@@ -53,6 +53,17 @@ def test_a_customers_script_shows_as_text_and_the_agent_answers(
         "data-status", re.compile(r"delivered|read"), timeout=20_000
     )
 
+    page.get_by_label("Add a tag").fill("vip")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_role("list", name="Tags")).to_have_text("vip ×")
+    page.goto("/inbox?view=all&tag=vip")
+    expect(page.locator("#conversation-list a")).to_have_count(1)
+    page.goto("/inbox?view=all&tag=other")
+    expect(page.get_by_text("No conversations here.")).to_be_visible()
+    page.goto(conversation_path)
+    page.get_by_role("button", name="Remove the tag vip").click()
+    expect(page.get_by_role("list", name="Tags")).to_have_text("")
+
     page.get_by_label("Internal note (only your team sees it)").fill("VIP customer")
     page.get_by_role("button", name="Add note").click()
     expect(thread.locator(".bubble.note")).to_contain_text("VIP customer")

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts.models import User
+from ovillo.contacts import service as contacts_service
 from ovillo.core import events
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 from ovillo.core.errors import OvilloError
@@ -400,6 +401,32 @@ async def assign(
         if error.status == 404:
             raise
         return _back(viewer, conversation_id, error.detail or error.title)
+    return _back(viewer, conversation_id)
+
+
+@router.post("/inbox/{conversation_id}/tags")
+async def change_tags(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    add: Annotated[str, Form(max_length=200)] = "",
+    remove: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Tag the conversation's contact (``add``) or take a tag off (``remove``)."""
+    if not add.strip() and not remove.strip():
+        return _back(viewer, conversation_id, viewer.t.gettext("Write a tag first."))
+    conversation = await inbox_service.get_conversation_or_raise(
+        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
+    )
+    await contacts_service.update_contact(
+        session=session,
+        workspace_id=viewer.me.workspace_id,
+        contact_id=conversation.contact_id,
+        now=clock.now(),
+        add_tags=[add] if add.strip() else (),
+        remove_tags=[remove] if remove.strip() else (),
+    )
     return _back(viewer, conversation_id)
 
 
