@@ -36,6 +36,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
@@ -595,6 +596,35 @@ async def assign_conversation(
     return await get_conversation_view_or_raise(
         session=session, workspace_id=workspace_id, conversation_id=conversation_id
     )
+
+
+async def do_wake_snoozed_conversations(*, session: AsyncSession, now: datetime) -> int:
+    """Reopen the conversations whose snooze has run out; how many. No commit.
+
+    For the worker's timers. The rows are locked first in id order (PostgreSQL), as every
+    writer of many conversations does (``outbox.do_lock_conversations``), so this never
+    deadlocks with an ingestion batch.
+    """
+    due = (
+        Conversation.status == ConversationStatus.SNOOZED,
+        Conversation.snoozed_until.is_not(None),
+        Conversation.snoozed_until <= now,
+    )
+    query = select(Conversation.id).where(*due).order_by(Conversation.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)  # a busy one wakes on the next run
+    ids_due = list(await session.scalars(query))
+    if not ids_due:
+        return 0
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id.in_(ids_due), *due)
+        .values(status=ConversationStatus.OPEN, snoozed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    for conversation_id in ids_due:
+        log.info("conversation_unsnoozed", conversation_id=str(conversation_id))
+    return len(ids_due)
 
 
 async def close_conversation(
