@@ -274,6 +274,30 @@ async def test_a_name_is_taken_once_per_language_and_duplicates_to_another(desk:
     }
 
 
+async def test_the_list_filters_and_a_delete_reaches_meta(desk: Desk) -> None:
+    await approved(desk, order_update())
+    pending = await create(desk, {**order_update("shipping_delay"), "category": "MARKETING"})
+    assert pending.status_code == 201, pending.text
+
+    by_category = (await desk.get("/templates", category="marketing")).json()
+    by_name = (await desk.get("/templates", name="DELAY", number_id=desk.number["id"])).json()
+    by_status = (await desk.get("/templates", status="pending,rejected")).json()
+    deleted = await desk.http.delete(
+        f"/api/v1/templates/{pending.json()['id']}", headers=desk.headers
+    )
+    gone = await desk.get(f"/templates/{pending.json()['id']}")
+
+    assert [t["name"] for t in by_category["data"]] == ["shipping_delay"]
+    assert by_category["counts"] == {"PENDING": 1}
+    assert by_status["counts"] == {"APPROVED": 1, "PENDING": 1}
+    assert [t["name"] for t in by_status["data"]] == ["shipping_delay"]
+    assert [t["name"] for t in by_name["data"]] == ["shipping_delay"]
+    assert deleted.status_code == 204, deleted.text
+    assert gone.status_code == 404
+    assert gone.json()["code"] == "template_not_found"
+    assert [t["name"] for t in await emulator_templates(desk)] == ["order_update"]
+
+
 async def test_sync_picks_up_what_changed_on_metas_side(desk: Desk) -> None:
     ours = await approved(desk, order_update())
     graph_auth = {"Authorization": f"Bearer {desk.number['access_token']}"}
