@@ -359,6 +359,49 @@ async def test_quality_and_category_webhooks_are_kept_in_the_history(desk: Desk)
     ]
 
 
+async def test_a_flagged_template_still_sends_and_a_reinstated_one_is_approved(
+    desk: Desk,
+) -> None:
+    template = await approved(desk, order_update())
+
+    async def status_event(event: str) -> None:
+        payload = envelope(
+            desk.number["waba_id"],
+            "message_template_status_update",
+            {
+                "event": event,
+                "message_template_id": int(template["meta_template_id"]),
+                "message_template_name": "order_update",
+                "message_template_language": "en_US",
+                "reason": "NONE",
+            },
+        )
+        posted = await post_signed(desk.http, payload, secret=desk.number["app_secret"])
+        assert posted.status_code == 200, posted.text
+
+    await status_event("FLAGGED")
+    await wait_for_template(desk, template["id"], "FLAGGED")
+    answer = await desk.send(
+        {"to": "15550034001", "number_id": desk.number["id"], "type": "template",
+         "template": {"name": "order_update", "language": "en_US",
+                      "variables": {"1": "Ana", "2": "A-1"}}}
+    )  # fmt: skip
+    await status_event("PAUSED")
+    await wait_for_template(desk, template["id"], "PAUSED")
+    await status_event("REINSTATED")
+    reinstated = await wait_for_template(desk, template["id"], "APPROVED")
+
+    assert answer.status_code == 202, answer.text
+    assert reinstated["status_detail"] == "REINSTATED"
+    assert [e["value"] for e in reinstated["history"]] == [
+        "PENDING",
+        "APPROVED",
+        "FLAGGED",
+        "PAUSED",
+        "APPROVED",
+    ]
+
+
 async def test_the_worker_syncs_templates_made_at_meta_on_its_own(desk: Desk) -> None:
     graph_auth = {"Authorization": f"Bearer {desk.number['access_token']}"}
     made_at_meta = await desk.emulator_http.post(

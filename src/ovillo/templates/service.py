@@ -53,7 +53,11 @@ from ovillo.templates.models import (
 
 log = structlog.get_logger(__name__)
 
-SENDABLE_STATUS = "APPROVED"
+# FLAGGED is Meta's warning that an approved template may be paused or disabled if its
+# quality does not improve; it is still delivered until then.
+SENDABLE_STATUSES = frozenset({"APPROVED", "FLAGGED"})
+# Status webhook events that name a return to a status rather than a status of their own.
+_EVENT_STATUS = {"REINSTATED": "APPROVED", "UNFLAGGED": "APPROVED"}
 # Keys of a send's `template` object that are ours, not Meta's.
 _OUR_SEND_KEYS = frozenset({"variables", "header_media", "track_links", "campaign_id"})
 
@@ -724,9 +728,12 @@ async def do_apply_template_webhook(
                 )
             elif value.rejection_info is not None:
                 detail = value.rejection_info.recommendation or value.rejection_info.reason
+            event = value.event.upper()
+            if event in _EVENT_STATUS:
+                detail = " ".join(x for x in (event, detail) if x)
             _set_status(
-                session, template, value.event, reason=reason, detail=detail or None,
-                source="webhook", now=now,
+                session, template, _EVENT_STATUS.get(event, event), reason=reason,
+                detail=detail or None, source="webhook", now=now,
             )  # fmt: skip
             if value.message_template_category:
                 _set_category(
@@ -783,7 +790,7 @@ def _not_sendable(template: Template) -> TemplateNotSendableError:
     detail = f": {template.status_detail}" if template.status_detail else ""
     return TemplateNotSendableError(
         f"template.name: {template.name} ({template.language}) cannot be sent: {why}{reason}"
-        f"{detail}. Only an APPROVED template is delivered.",
+        f"{detail}. Only an APPROVED (or FLAGGED) template is delivered.",
         field="template.name",
         template_id=str(template.id),
         template_status=template.status,
@@ -852,7 +859,7 @@ async def check_template_send(
                 ],
             )  # fmt: skip
         return PreparedTemplateSend(template=dict(template), category=None, links=[])
-    if stored.status != SENDABLE_STATUS:
+    if stored.status not in SENDABLE_STATUSES:
         raise _not_sendable(stored)
     links: list[TrackedLink] = []
     campaign_id = _campaign_id(ours.get("campaign_id"))
