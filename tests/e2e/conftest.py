@@ -141,7 +141,12 @@ def connect_number(platform: PlatformServer, person: Person) -> dict[str, Any]:
 
 
 def customer_writes(
-    platform: PlatformServer, person: Person, number: dict[str, Any], wa_id: str, body: str
+    platform: PlatformServer,
+    person: Person,
+    number: dict[str, Any],
+    wa_id: str,
+    body: str,
+    **extra: Any,
 ) -> None:
     """A customer writes in through the emulator; returns once the inbox has the message."""
 
@@ -152,7 +157,8 @@ def customer_writes(
             httpx.AsyncClient(base_url=platform.emulator.url, timeout=15) as emulator_http,
         ):
             desk = Desk(http, emulator_http, person.workspace_id, person.api_key, number)
-            await desk.writes_and_waits(wa_id, body)
+            await desk.customer_writes(wa_id, body, **extra)
+            await desk.wait_for_inbound(wa_id, body)
 
     run_coroutine(write())
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import struct
+import time
+import zlib
 
 from playwright.sync_api import Page, expect
 
@@ -10,6 +14,7 @@ from ovillo.server import PlatformServer
 from tests.e2e.conftest import add_person, connect_number, customer_writes, sign_in
 
 SCRIPT = "<script>document.title='pwned';window.pwned=1</script><b>bold?</b>"
+NAME = "<img src=x onerror=window.pwned=2>Eve"
 
 
 def test_a_customers_script_shows_as_text_and_the_agent_answers(
@@ -17,7 +22,7 @@ def test_a_customers_script_shows_as_text_and_the_agent_answers(
 ) -> None:
     person = add_person(e2e_platform)
     number = connect_number(e2e_platform, person)
-    customer_writes(e2e_platform, person, number, "15550001111", SCRIPT)
+    customer_writes(e2e_platform, person, number, "15550001111", SCRIPT, name=NAME)
 
     sign_in(page, person)
     expect(page).to_have_url(re.compile(r"/inbox"))
@@ -34,6 +39,9 @@ def test_a_customers_script_shows_as_text_and_the_agent_answers(
     assert page.evaluate("window.pwned") is None
     assert page.title() != "pwned"
     expect(thread.locator("b")).to_have_count(0)
+    expect(page.get_by_role("heading", level=1)).to_have_text(NAME)
+    expect(page.locator("#conversation-list")).to_contain_text(NAME)
+    expect(page.locator("img")).to_have_count(0)
 
     page.get_by_role("button", name="Take").click()
     expect(page.get_by_text("Assigned to Ana Owner")).to_be_visible()
@@ -112,3 +120,49 @@ def test_a_new_message_appears_live_in_the_open_conversation_and_the_list(
 
     customer_writes(e2e_platform, person, number, "15550004444", "another customer")
     expect(page.locator("#conversation-list a")).to_have_count(2)
+
+
+def png(width: int, height: int) -> bytes:
+    """A real PNG of one colour, so the browser can decode and size it."""
+    raw = b"".join(b"\x00" + b"\x0b\x6b\x53" * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_photo_from_a_customer_shows_in_the_thread(
+    page: Page, e2e_platform: PlatformServer
+) -> None:
+    person = add_person(e2e_platform)
+    number = connect_number(e2e_platform, person)
+    image = {"data_base64": base64.b64encode(png(40, 30)).decode(), "mime_type": "image/png",
+             "caption": "my receipt"}  # fmt: skip
+    customer_writes(
+        e2e_platform,
+        person,
+        number,
+        "15550005555",
+        "my receipt",
+        type="image",
+        image=image,
+        text=None,
+    )
+    sign_in(page, person)
+    page.goto("/inbox?view=all")
+    page.locator("#conversation-list a").first.click()
+    photo = page.get_by_role("img", name="my receipt")
+    # The worker downloads the file from WhatsApp after the message: wait until it is there.
+    deadline = time.monotonic() + 20
+    while photo.evaluate("img => img.complete && img.naturalWidth") != 40:
+        assert time.monotonic() < deadline, "the photo was not stored within 20 s"
+        page.wait_for_timeout(200)
+        page.reload()

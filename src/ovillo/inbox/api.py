@@ -17,7 +17,7 @@ from fastapi import (
     UploadFile,
     status,
 )
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
 from ovillo.contacts.schemas import ContactOut
@@ -25,6 +25,7 @@ from ovillo.core import events, idempotency
 from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 from ovillo.inbox import search, service
+from ovillo.inbox.downloads import media_response
 from ovillo.inbox.models import ConversationStatus
 from ovillo.inbox.schemas import (
     AssignIn,
@@ -426,9 +427,6 @@ async def get_media(media_id: uuid.UUID, context: ApiContext, session: SessionDe
 
 
 # Customers' files are served from our origin: never let a browser run them.
-_SAFE_INLINE_PREFIXES = ("image/", "audio/", "video/")
-
-
 @router.get(
     "/media/{media_id}/content",
     summary="Download a media file",
@@ -444,24 +442,7 @@ async def get_media_content(
     content = await service.get_media_content(
         session=session, runtime=runtime, workspace_id=context.workspace_id, media_id=media_id
     )
-    media = content.media
-    inline = media.mime_type.startswith(_SAFE_INLINE_PREFIXES)
-    headers = {
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "sandbox",
-        "Cache-Control": "private, max-age=3600",
-    }
-    disposition = "inline" if inline else "attachment"
-    if content.path is not None:
-        return FileResponse(
-            content.path,
-            media_type=media.mime_type,
-            filename=media.filename or f"{media.id}",
-            content_disposition_type=disposition,
-            headers=headers,
-        )
-    headers["Content-Disposition"] = disposition
-    return Response(content.data or b"", media_type=media.mime_type, headers=headers)
+    return media_response(content)
 
 
 # --- Search ------------------------------------------------------------------------------

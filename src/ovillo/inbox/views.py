@@ -23,6 +23,7 @@ from ovillo.core import events
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 from ovillo.core.errors import OvilloError
 from ovillo.inbox import service as inbox_service
+from ovillo.inbox.downloads import media_response
 from ovillo.inbox.models import (
     AuthorType,
     ConversationEvent,
@@ -230,6 +231,17 @@ async def follow_events(request: Request, runtime: RuntimeDep) -> Response:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get("/inbox/media/{media_id}")
+async def media_content(
+    media_id: uuid.UUID, viewer: ViewerDep, session: SessionDep, runtime: RuntimeDep
+) -> Response:
+    """A stored file of the viewer's workspace, shown in the thread (images, audio, video)."""
+    content = await inbox_service.get_media_content(
+        session=session, runtime=runtime, workspace_id=viewer.me.workspace_id, media_id=media_id
+    )
+    return media_response(content)
 
 
 @router.get("/inbox/{conversation_id}")
