@@ -33,7 +33,6 @@ The log is applied later, by the worker, in ``ovillo.inbox.ingest.apply_pending_
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import time
@@ -54,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
 from ovillo.cloudapi import signature
+from ovillo.core.db import sqlite_write_gate
 from ovillo.core.runtime import Runtime
 from ovillo.worker.notify import notify
 
@@ -351,29 +351,6 @@ async def do_append_events(*, session: AsyncSession, events: Sequence[NewEvent])
     return stored
 
 
-_write_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def sqlite_write_gate(runtime: Runtime) -> contextlib.AbstractAsyncContextManager[Any]:
-    """A fair (first come, first served) turn at SQLite's one write lock, per process.
-
-    SQLite lets one transaction write at a time, and a writer that finds the lock taken
-    polls it with growing sleeps: against a worker that commits back to back, the log
-    writer could miss every gap for seconds (writer starvation). Taking turns through one
-    FIFO lock first avoids that. PostgreSQL locks rows, not the database: no gate there.
-    """
-    if runtime.engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    gates = _write_gates.setdefault(asyncio.get_running_loop(), {})
-    key = runtime.engine.url.render_as_string(hide_password=True)
-    gate = gates.get(key)
-    if gate is None:
-        gate = gates[key] = asyncio.Lock()
-    return gate
-
-
 class EventLogWriter:
     """Appends the POSTs of one process to the log in group commits.
 
@@ -426,7 +403,10 @@ class EventLogWriter:
 
     async def _write(self, batch: list[tuple[NewEvent, asyncio.Future[bool]]]) -> None:
         try:
-            async with sqlite_write_gate(self._runtime), self._runtime.sessionmaker() as session:
+            async with (
+                sqlite_write_gate(self._runtime.engine),
+                self._runtime.sessionmaker() as session,
+            ):
                 stored = await do_append_events(
                     session=session, events=[event for event, _ in batch]
                 )

@@ -15,7 +15,10 @@ disconnected connection); the worker's loops retry.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+import weakref
 from typing import Any, Final
 
 from sqlalchemy import MetaData, event
@@ -52,6 +55,29 @@ class Base(DeclarativeBase):
 
 def is_sqlite_url(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+_write_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def sqlite_write_gate(engine: AsyncEngine) -> contextlib.AbstractAsyncContextManager[Any]:
+    """A fair (first come, first served) turn at SQLite's one write lock, per process.
+
+    SQLite lets one transaction write at a time, and a writer that finds the lock taken
+    polls it with growing sleeps: against a worker that commits back to back, the webhook
+    log's writer could miss every gap for seconds (writer starvation). Taking turns through
+    one FIFO lock first avoids that. PostgreSQL locks rows, not the database: no gate there.
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    gates = _write_gates.setdefault(asyncio.get_running_loop(), {})
+    key = engine.url.render_as_string(hide_password=True)
+    gate = gates.get(key)
+    if gate is None:
+        gate = gates[key] = asyncio.Lock()
+    return gate
 
 
 def insert_for(session: AsyncSession) -> Any:

@@ -72,6 +72,7 @@ from ovillo.cloudapi.errors import CloudAPIError, CloudAPITransportError
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.models import Contact
 from ovillo.core import ids
+from ovillo.core.db import sqlite_write_gate
 from ovillo.core.errors import OvilloError
 from ovillo.core.runtime import Runtime
 from ovillo.core.storage import StorageKeyError, extension_for, new_storage_key, storage_for
@@ -989,7 +990,7 @@ async def _apply_batch(
     raised: the caller applies the ones before it again and the failing one on its own.
     """
     now = runtime.clock.now()
-    async with webhook_log.sqlite_write_gate(runtime), runtime.sessionmaker() as session:
+    async with sqlite_write_gate(runtime.engine), runtime.sessionmaker() as session:
         claimed = await webhook_log.do_claim_events(
             session=session, events=[event for event, _ in batch]
         )
@@ -1055,7 +1056,7 @@ async def _read_and_parse(
     before the batch's transaction: on SQLite the receiver waits for its turn meanwhile.
 
     A batch's bodies only, never a whole pass's: Meta's bodies may reach megabytes."""
-    async with webhook_log.sqlite_write_gate(runtime), runtime.sessionmaker() as session:
+    async with sqlite_write_gate(runtime.engine), runtime.sessionmaker() as session:
         bodies = await webhook_log.get_event_bodies(
             session=session, event_ids=[event.id for event in events]
         )
@@ -1074,7 +1075,7 @@ async def _apply_event(runtime: Runtime, event: webhook_log.PendingEvent) -> boo
         now = runtime.clock.now()
         try:
             async with (
-                webhook_log.sqlite_write_gate(runtime),
+                sqlite_write_gate(runtime.engine),
                 runtime.sessionmaker() as session,
             ):
                 body = await webhook_log.do_claim_event(session=session, event=event)
@@ -1145,7 +1146,7 @@ async def _apply_number_events(
     applied = 0
     renewed_at = time.monotonic()
     try:
-        async with webhook_log.sqlite_write_gate(runtime), runtime.sessionmaker() as session:
+        async with sqlite_write_gate(runtime.engine), runtime.sessionmaker() as session:
             events = await webhook_log.list_due_events(
                 session=session,
                 phone_number_id=phone_number_id,

@@ -49,6 +49,7 @@ from ovillo.cloudapi.errors import (
     spec_for,
 )
 from ovillo.contacts.models import Contact
+from ovillo.core.db import sqlite_write_gate
 from ovillo.core.runtime import Runtime
 from ovillo.inbox import outbox
 from ovillo.inbox.models import Conversation, Direction, Message, MessageStatus
@@ -348,9 +349,7 @@ class SendPipeline:
         100 ms; taking turns in a FIFO first keeps the pipeline's claims and outcome writes
         flowing beside ingestion. No-op on PostgreSQL.
         """
-        from ovillo.channels.webhooks import sqlite_write_gate
-
-        return sqlite_write_gate(self.runtime)
+        return sqlite_write_gate(self.runtime.engine)
 
     async def run(self) -> None:
         log.info("send_pipeline_started", channel_id=str(self.channel_id), holder=self.holder)
