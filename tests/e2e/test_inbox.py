@@ -166,3 +166,18 @@ def test_a_photo_from_a_customer_shows_in_the_thread(
         assert time.monotonic() < deadline, "the photo was not stored within 20 s"
         page.wait_for_timeout(200)
         page.reload()
+
+
+def test_the_list_filters_by_number(page: Page, e2e_platform: PlatformServer) -> None:
+    person = add_person(e2e_platform)
+    first = connect_number(e2e_platform, person)
+    second = connect_number(e2e_platform, person)
+    customer_writes(e2e_platform, person, first, "15550006661", "to the first number")
+    customer_writes(e2e_platform, person, second, "15550006662", "to the second number")
+    sign_in(page, person)
+    page.goto("/inbox?view=all")
+    expect(page.locator("#conversation-list a")).to_have_count(2)
+    page.get_by_label("Number").select_option(label=second["display_phone_number"])
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#conversation-list a")).to_have_count(1)
+    expect(page.locator("#conversation-list")).to_contain_text("to the second number")

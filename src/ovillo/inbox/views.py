@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts.models import User
+from ovillo.channels import service as channels_service
 from ovillo.contacts import service as contacts_service
 from ovillo.core import events
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
@@ -152,8 +153,11 @@ async def _list_context(
     view: str,
     window: str,
     tag: str,
+    number: str = "",
 ) -> dict[str, Any]:
     me = viewer.me
+    numbers = await channels_service.list_channels(session=session, workspace_id=me.workspace_id)
+    number_id = next((channel.id for channel in numbers if str(channel.id) == number), None)
     chosen = view if view in VIEWS else "mine"
     status = ConversationStatus.CLOSED if chosen == "closed" else None
     assignee: inbox_service.AssigneeFilter | None = None
@@ -168,6 +172,7 @@ async def _list_context(
         status=status,
         assignee=assignee,
         tag=tag or None,
+        channel_id=number_id,
         window=window if window in ("open", "closed") else None,  # type: ignore[arg-type]
         limit=100,
     )
@@ -181,6 +186,8 @@ async def _list_context(
         "views": view_names(viewer.t),
         "window": window,
         "tag": tag,
+        "numbers": numbers,
+        "number": str(number_id) if number_id else "",
         "conversations": items,
         "window_open": {
             item.conversation.id: window_rules.window_open(
@@ -200,8 +207,9 @@ async def inbox_page(
     view: str = "mine",
     window: str = "",
     tag: str = "",
+    number: str = "",
 ) -> HTMLResponse:
-    context = await _list_context(viewer, session, clock.now(), view, window, tag)
+    context = await _list_context(viewer, session, clock.now(), view, window, tag, number)
     return render(viewer.page, "inbox/list.html", {**context, "live": True})
 
 
