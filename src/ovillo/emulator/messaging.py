@@ -775,7 +775,7 @@ def _accept(
     if failure is not None:
         code, details = failure
         sent.errors = [status_error_object(code, details)]
-        _schedule(emulator, ledger, FAILED_DELAY_SECONDS, sent, "failed")
+        _schedule(emulator, ledger, FAILED_DELAY_SECONDS, sent, "failed", now)
         return sent
     if category is not None and not window_open:
         _count_for_limit(emulator, ledger, number, wa_id, now)
@@ -784,7 +784,7 @@ def _accept(
     sent.pricing, sent.conversation = _bill(
         ledger, number, customer, category, last_inbound_at, recipient.country, now
     )
-    _schedule(emulator, ledger, SENT_DELAY_SECONDS, sent, "sent")
+    _schedule(emulator, ledger, SENT_DELAY_SECONDS, sent, "sent", now)
     return sent
 
 
@@ -797,9 +797,10 @@ def _schedule(
     delay: tuple[float, float] | float,
     sent: SentMessage,
     status: str,
+    now: datetime,
 ) -> None:
     seconds = ledger.random.uniform(*delay) if isinstance(delay, tuple) else delay
-    _schedule_at(emulator, emulator.clock.now() + timedelta(seconds=seconds), sent, status)
+    _schedule_at(emulator, now + timedelta(seconds=seconds), sent, status)
 
 
 def _schedule_at(emulator: Emulator, when: datetime, sent: SentMessage, status: str) -> None:
@@ -815,7 +816,9 @@ def _schedule_at(emulator: Emulator, when: datetime, sent: SentMessage, status: 
 
 
 def _advance_lifecycle(emulator: Emulator, sent: SentMessage, status: str) -> None:
-    if not emit_status(emulator, sent, status) or status == "failed":
+    # One reading of the clock for the status and what it schedules next.
+    now = emulator.clock.now()
+    if not emit_status(emulator, sent, status, now=now) or status == "failed":
         return
     if sent.type == "reaction":
         return  # Meta sends only `sent` for reactions (Reaction messages, "Limitations")
@@ -823,7 +826,6 @@ def _advance_lifecycle(emulator: Emulator, sent: SentMessage, status: str) -> No
     number = emulator.state.phone_numbers.get(sent.phone_number_id)
     if customer is None or number is None:
         return
-    now = emulator.clock.now()
     if status == "sent":
         due = customers.delivery_due_at(customer, sent_at=now)
         if due is not None:
@@ -841,6 +843,7 @@ def emit_status(
     status: str,
     *,
     errors: list[dict[str, Any]] | None = None,
+    now: datetime | None = None,
 ) -> bool:
     """Move ``sent`` to ``status`` and queue Meta's status webhook; False if it would go back.
 
@@ -856,7 +859,7 @@ def emit_status(
         raise ValueError(f"unknown message status {status!r}")
     if wanted <= current or (status == "failed" and current >= _STATUS_RANK["delivered"]):
         return False
-    now = emulator.clock.now()
+    now = now or emulator.clock.now()
     sent.status = status
     sent.timestamps[status] = now
     number = emulator.state.phone_numbers.get(sent.phone_number_id)

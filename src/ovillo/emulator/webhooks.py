@@ -304,7 +304,7 @@ class WebhookDispatcher:
             if outgoing.first_attempt_at is None:
                 outgoing.first_attempt_at = now
             outgoing.attempts += 1
-            if await self._attempt(outgoing):
+            if await self._attempt(outgoing, now):
                 self.delivered += 1
                 return
             self.failed_attempts += 1
@@ -319,7 +319,8 @@ class WebhookDispatcher:
                 return
             await self._emulator.sleep(delay.total_seconds())
 
-    async def _attempt(self, outgoing: Outgoing) -> bool:
+    async def _attempt(self, outgoing: Outgoing, at: datetime) -> bool:
+        """One POST of ``outgoing``, begun at ``at`` (emulator clock); whether it landed."""
         assert self._client is not None, "dispatcher not started"
         status: int | None = None
         error: str | None = None
@@ -351,7 +352,7 @@ class WebhookDispatcher:
                 field=outgoing.field,
                 items=outgoing.items,
                 attempt=outgoing.attempts,
-                at=self._emulator.clock.now(),
+                at=at,
                 status_code=status,
                 error=error if not delivered else None,
                 delivered=delivered,
