@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from ovillo.accounts.models import Role
@@ -113,9 +114,37 @@ def test_an_agent_is_refused_the_admin_pages(page: Page, e2e_platform: PlatformS
     )
     sign_in(page, agent)
     expect(page).to_have_url(re.compile(r"/inbox"))
-    response = page.goto("/settings/team")
-    assert response is not None
-    assert response.status == 403
+    expect(page.get_by_role("link", name="API keys")).to_have_count(0)
+    for path in ("/settings/team", "/settings/api-keys"):
+        response = page.goto(path)
+        assert response is not None
+        assert response.status == 403, path
+    # Forms too, not only pages: an agent's POST is refused and creates nothing.
+    page.goto("/settings/profile")
+    token = page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    answer = page.request.post(
+        "/settings/api-keys", form={"name": "sneaky", "csrf_token": token or ""}
+    )
+    assert answer.status == 403
+
+
+def test_an_owner_creates_shows_once_and_revokes_an_api_key(
+    page: Page, e2e_platform: PlatformServer
+) -> None:
+    owner = add_person(e2e_platform)
+    sign_in(page, owner)
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name").fill("CRM sync")
+    page.get_by_role("button", name="Create API key").click()
+    key = page.get_by_label("New API key").input_value()
+    assert key.startswith("ovk_")
+    headers = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(f"{e2e_platform.url}/api/v1/conversations", headers=headers).status_code == 200
+    page.goto("/settings/api-keys")
+    expect(page.get_by_label("New API key")).to_have_count(0)
+    page.get_by_role("button", name="Revoke CRM sync").click()
+    expect(page.get_by_role("table")).to_contain_text("Revoked")
+    assert httpx.get(f"{e2e_platform.url}/api/v1/conversations", headers=headers).status_code == 401
 
 
 def test_pages_follow_the_browser_language_then_the_profile_choice(

@@ -8,10 +8,12 @@ form with a message in the page's language; the rest are pages of their own
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts.errors import (
@@ -28,6 +30,7 @@ from ovillo.web.i18n import LOCALES, Translator
 from ovillo.web.pages import (
     AdminDep,
     PageDep,
+    Viewer,
     ViewerDep,
     redirect,
     render,
@@ -239,3 +242,48 @@ async def save_profile(
         session=session, user_id=viewer.me.user_id, locale=locale if locale in LOCALES else None
     )
     return redirect(viewer.page, "/settings/profile")
+
+
+async def _api_keys_page(
+    viewer: Viewer, session: AsyncSession, extra: dict[str, object] | None = None
+) -> HTMLResponse:
+    keys = await accounts_service.list_api_keys(
+        session=session, workspace_id=viewer.me.workspace_id
+    )
+    return render(viewer.page, "accounts/api_keys.html", {"keys": keys, **(extra or {})})
+
+
+@router.get("/settings/api-keys")
+async def api_keys_page(viewer: AdminDep, session: SessionDep) -> HTMLResponse:
+    return await _api_keys_page(viewer, session)
+
+
+@router.post("/settings/api-keys")
+async def create_api_key(
+    viewer: AdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> HTMLResponse:
+    if not name.strip():
+        error = viewer.t.gettext("Name the key after what will use it.")
+        return await _api_keys_page(viewer, session, {"error": error})
+    _, plaintext = await accounts_service.create_api_key(
+        session=session,
+        workspace_id=viewer.me.workspace_id,
+        name=name.strip(),
+        created_by_id=viewer.me.user_id,
+        now=clock.now(),
+    )
+    return await _api_keys_page(viewer, session, {"new_key": plaintext})
+
+
+@router.post("/settings/api-keys/{api_key_id}/revoke")
+async def revoke_api_key(
+    api_key_id: uuid.UUID, viewer: AdminDep, session: SessionDep, clock: ClockDep
+) -> Response:
+    await accounts_service.revoke_api_key(
+        session=session, workspace_id=viewer.me.workspace_id, api_key_id=api_key_id,
+        now=clock.now(),
+    )  # fmt: skip
+    return redirect(viewer.page, "/settings/api-keys")
