@@ -45,7 +45,6 @@ from ovillo.channels import service as channels_service
 from ovillo.channels.models import Channel
 from ovillo.cloudapi.errors import CloudAPIError
 from ovillo.core import ids
-from ovillo.core.crypto import hash_password, verify_password
 from ovillo.core.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -231,12 +230,12 @@ async def _ensure_owner(
             password=password, role=Role.OWNER, now=now,
         )  # fmt: skip
         return owner, password
-    if kept is not None and verify_password(owner.password_hash, kept.owner_password):
+    if kept is not None and accounts_service.password_matches(owner, kept.owner_password):
         return owner, kept.owner_password
     # The plaintext is lost (credentials file deleted, or kept for another database): the
     # demo owner is the demo's own, so it gets a new password rather than none anyone knows.
     password = new_password()
-    owner.password_hash = hash_password(password)
+    await accounts_service.do_set_password(session=session, user=owner, password=password)
     await session.commit()
     log.info("demo_owner_password_replaced", user_id=str(owner.id))
     return owner, password
@@ -291,9 +290,9 @@ async def _ensure_number(
         # disconnected: point the demo's row at the new number, in the same transaction as
         # the reconnection below, which reuses a disconnected row of the same workspace.
         # One row, so the conversations and contacts of earlier runs stay on the number.
-        channel.phone_number_id = number.phone_number_id
-        channel.disconnected_at = channel.disconnected_at or now
-        await session.flush()
+        await channels_service.do_repoint_channel(
+            session=session, channel=channel, phone_number_id=number.phone_number_id, now=now
+        )
     connected = await channels_service.connect_channel(
         session=session, runtime=runtime, workspace_id=workspace_id,
         phone_number_id=number.phone_number_id, waba_id=number.waba_id,

@@ -164,6 +164,17 @@ async def _add_user(
     return user
 
 
+def password_matches(user: User, password: str) -> bool:
+    """Whether ``password`` is the user's (argon2, constant time)."""
+    return verify_password(user.password_hash, password)
+
+
+async def do_set_password(*, session: AsyncSession, user: User, password: str) -> None:
+    """Give the user a new password (stored as its argon2 hash). Does not commit."""
+    user.password_hash = hash_password(password)
+    await session.flush()
+
+
 async def get_user_by_email(*, session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email.strip().lower()))
 

@@ -312,6 +312,19 @@ def _apply_figures(channel: Channel, figures: NumberFigures, *, now: datetime) -
 # --- Use cases ---------------------------------------------------------------------------
 
 
+async def do_repoint_channel(
+    *, session: AsyncSession, channel: Channel, phone_number_id: str, now: datetime
+) -> Channel:
+    """Point the channel's row at another phone number id, disconnected until
+    ``connect_channel`` connects it again (which reuses a disconnected row of the same
+    workspace): its contacts and conversations stay with it. For the demo, whose emulator
+    forgot its number. Does not commit."""
+    channel.phone_number_id = phone_number_id
+    channel.disconnected_at = channel.disconnected_at or now
+    await session.flush()
+    return channel
+
+
 async def connect_channel(
     *,
     session: AsyncSession,
