@@ -167,3 +167,15 @@ def test_pages_follow_the_browser_language_then_the_profile_choice(
         expect(page.locator("html")).to_have_attribute("lang", "en")
     finally:
         spanish.close()
+
+
+def test_an_unknown_address_is_a_page_and_the_api_stays_json(
+    page: Page, e2e_platform: PlatformServer
+) -> None:
+    response = page.goto("/no/such/page")
+    assert response is not None
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not found")
+    api = httpx.get(f"{e2e_platform.url}/api/v1/no-such-thing")
+    assert api.status_code == 404
+    assert api.headers["content-type"].startswith("application/json")

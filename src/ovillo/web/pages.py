@@ -19,9 +19,11 @@ from urllib.parse import quote
 
 import structlog
 from fastapi import Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts.models import Role
@@ -231,6 +233,24 @@ async def _handle_error(request: Request, exc: Exception) -> Response:
     return HTMLResponse(html, status_code=status)
 
 
+async def _handle_http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no such path, wrong method) as pages for browsers."""
+    assert isinstance(exc, StarletteHTTPException)
+    if not _is_page(request) or exc.status_code not in (404, 405):
+        return await http_exception_handler(request, exc)
+    locale = negotiate_locale(chosen=None, accept_language=request.headers.get("accept-language"))
+    t = Translator(locale=locale)
+    html = templates.get_template("error.html").render(
+        _=t.gettext,
+        lang=t.locale,
+        title=t.gettext("Not found"),
+        message=t.gettext("There is no page at this address."),
+        status=exc.status_code,
+        me=None,
+    )
+    return HTMLResponse(html, status_code=exc.status_code, headers=exc.headers)
+
+
 async def _home(viewer: ViewerDep) -> Response:
     return RedirectResponse("/inbox", status_code=303)
 
@@ -244,6 +264,7 @@ def install_pages(app: FastAPI, settings: Settings) -> None:
     app.mount("/static/vendor", StaticFiles(directory=vendor_dir, check_dir=False), name="vendor")
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.add_exception_handler(OvilloError, _handle_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_error)
     app.add_api_route("/", _home, methods=["GET"], include_in_schema=False)
 
 
