@@ -2,8 +2,8 @@
 
 The index is kept by the database itself, so every way a contact is written (the API,
 webhooks in bulk) keeps it current: on SQLite the ``contact_search`` FTS5 table filled by
-triggers, on PostgreSQL a GIN index over the folded text (migration ``search``; terms as
-in ``core.search``).
+triggers, on PostgreSQL a GIN index over the stored vector of the folded text (migrations
+``search`` and ``stored_search_vectors``; terms as in ``core.search``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ovillo.contacts.models import Contact
 from ovillo.core.search import fts5_match, search_terms, tsquery_text
 
-# The indexed text on PostgreSQL: written exactly as the index's expression, so the planner
-# uses the index.
-PG_DOCUMENT: Final = (
-    "to_tsvector('simple'::regconfig, ovillo_fold("
-    "COALESCE(name, '') || ' ' || COALESCE(profile_name, '') || ' ' || "
-    "COALESCE(username, '') || ' ' || COALESCE(wa_id, '') || ' ' || "
-    "COALESCE(phone_e164, '')))"
-)
+# PostgreSQL's stored ``to_tsvector('simple', ovillo_fold(name || profile_name || ...))``
+# (migration 0009).
+PG_DOCUMENT: Final = "search_vector"
 
 # Ranking reads every candidate, so it is bounded: the newest matches (by insertion), then
 # best first among them; a common first name is ranked over its latest contacts.
@@ -42,7 +37,7 @@ _POSTGRES = text(
     "SELECT id FROM ("
     f" SELECT id, created_at, ts_rank({PG_DOCUMENT}, to_tsquery('simple'::regconfig, :query))"
     " AS score FROM ("
-    "  SELECT id, created_at, name, profile_name, username, wa_id, phone_e164 FROM contact"
+    "  SELECT id, created_at, search_vector FROM contact"
     f"  WHERE workspace_id = :workspace_id AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig,"
     "  :query) ORDER BY created_at DESC LIMIT :candidates"
     " ) AS newest"

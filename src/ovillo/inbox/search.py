@@ -3,7 +3,8 @@
 Messages are found by their searchable text (``message.text``: a body, a caption, a
 button's title) through an index the database keeps itself: on SQLite the external-content
 FTS5 table ``message_search`` (rowid = ``message.seq``) filled by triggers, on PostgreSQL
-a GIN index over the folded text (migration ``search``; terms as in ``core.search``).
+a GIN index over the stored vector of the folded text (migrations ``search`` and
+``stored_search_vectors``; terms as in ``core.search``).
 Contacts are the contacts domain's (``contacts.search``). Ranked best first (bm25 on
 SQLite, ``ts_rank`` on PostgreSQL) among the newest ``CANDIDATES`` matches, newest first
 among equals; pages by offset.
@@ -30,7 +31,8 @@ T = TypeVar("T")
 SearchKind = Literal["contacts", "messages"]
 MAX_OFFSET: Final = 2_000
 
-PG_DOCUMENT: Final = "to_tsvector('simple'::regconfig, ovillo_fold(COALESCE(text, '')))"
+# PostgreSQL's stored ``to_tsvector('simple', ovillo_fold(text))`` (migration 0009).
+PG_DOCUMENT: Final = "search_vector"
 
 # Ranking reads every candidate, so it is bounded: the newest matches, then best first
 # among them. A rare word is ranked over all its matches; a word in every other message
@@ -49,7 +51,7 @@ _POSTGRES = text(
     "SELECT seq FROM ("
     f" SELECT seq, ts_rank({PG_DOCUMENT}, to_tsquery('simple'::regconfig, :query)) AS score"
     " FROM ("
-    "  SELECT seq, text FROM message WHERE workspace_id = :workspace_id"
+    "  SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
     f"  AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :query)"
     "  ORDER BY seq DESC LIMIT :candidates"
     " ) AS newest"

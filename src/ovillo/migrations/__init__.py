@@ -32,13 +32,13 @@ MODEL_MODULES: tuple[str, ...] = (
 # Made by hand in migrations, not declared in the models (full-text search: FTS5 tables
 # and triggers on SQLite, expression indexes on PostgreSQL); autogenerate must leave them.
 HAND_MANAGED: tuple[str, ...] = ("message_search", "contact_search", "ix_message_search",
-                                 "ix_contact_search")  # fmt: skip
+                                 "ix_contact_search", "search_vector")  # fmt: skip
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     """Alembic's ``include_name``: everything but ``HAND_MANAGED`` (and FTS5's own tables,
     ``message_search_data`` and the like)."""
-    if name is None or type_ not in ("table", "index"):
+    if name is None or type_ not in ("table", "index", "column"):
         return True
     return not any(name == hand or name.startswith(hand + "_") for hand in HAND_MANAGED)
 
