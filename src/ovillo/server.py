@@ -68,6 +68,12 @@ class PlatformServer:
             proxy_headers=True,
             lifespan="on",
             backlog=2048,
+            # Idle keep-alive connections stay open longer than a load balancer's or a
+            # client's own idle timeout (AWS ALB: 60 s). With uvicorn's 5 s a client that
+            # reuses a connection just as the server drops it gets "server disconnected
+            # without a response" (seen in the tests under load); the side that closes
+            # first must be the client.
+            timeout_keep_alive=75,
             # Live-event streams (SSE) never finish on their own: a shutdown waits this long
             # for them, then cancels them (browsers reconnect to another replica).
             timeout_graceful_shutdown=5,
