@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from ovillo.core.notify import Waiter, notify
 from ovillo.core.runtime import Runtime
 from ovillo.worker.leases import (
     acquire_lease,
@@ -18,7 +19,6 @@ from ovillo.worker.leases import (
     release_lease,
 )
 from ovillo.worker.models import Lease
-from ovillo.worker.notify import Waiter, notify
 from tests.databases import settings_for
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

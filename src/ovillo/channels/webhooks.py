@@ -54,8 +54,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
 from ovillo.cloudapi import signature
 from ovillo.core.db import sqlite_write_gate
+from ovillo.core.notify import notify
 from ovillo.core.runtime import Runtime
-from ovillo.worker.notify import notify
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ event leaves when the transaction commits and never if it rolls back (zulip's
 ``send_event_on_commit``): a browser is never told of a row it cannot read yet.
 
 - PostgreSQL: the session's pending events are sent with ``pg_notify`` on the ``events``
-  channel of ``worker.notify`` just before the commit, in the same transaction, so
+  channel of ``core.notify`` just before the commit, in the same transaction, so
   PostgreSQL delivers them on commit (and drops them on rollback) to every process that
   listens: each process holds one ``notify.Waiter`` while it has subscribers, and fans what
   it hears out to them. An event published by ``ovillo worker`` or another ``serve`` replica
@@ -48,8 +48,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ovillo.core.ids import new_id
+from ovillo.core.notify import Waiter, channel_name, database_key
 from ovillo.core.runtime import Runtime
-from ovillo.worker.notify import Waiter, channel_name, database_key
 
 __all__ = [
     "RESYNC",

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
 from ovillo.core.ids import new_id
+from ovillo.core.notify import notify
 from ovillo.inbox import live
 from ovillo.inbox.models import (
     AuthorType,
@@ -47,7 +48,6 @@ from ovillo.inbox.models import (
     PendingStatus,
 )
 from ovillo.worker.leases import lease_is_held
-from ovillo.worker.notify import notify
 
 __all__ = [
     "OUTBOX_TOPIC",

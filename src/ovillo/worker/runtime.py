@@ -4,7 +4,7 @@
 default. Any number of them cooperate through the database alone (design.md, "Processes"):
 a number's pipeline runs under a lease so only one worker sends for it at a time, queued
 rows are claimed in one statement (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and
-``worker.notify`` wakes them when work is committed. Nothing busy-polls: each loop waits
+``core.notify`` wakes them when work is committed. Nothing busy-polls: each loop waits
 on its topic's `Waiter`, with a timeout as the safety net for a lost wake-up, a lease that
 expires, or a retry whose time comes.
 
@@ -38,12 +38,12 @@ from typing import Any
 import structlog
 
 from ovillo.core import idempotency
+from ovillo.core.notify import Waiter
 from ovillo.core.runtime import Runtime
 from ovillo.inbox import outbox
 from ovillo.templates import tasks as template_tasks
 from ovillo.worker import timers
 from ovillo.worker.leases import acquire_lease_token, release_lease
-from ovillo.worker.notify import Waiter
 from ovillo.worker.sender import GLOBAL_IN_FLIGHT, LimitBook, SendPipeline
 
 __all__ = ["INGEST_TOPIC", "TIMERS_LEASE", "Worker", "default_holder"]
