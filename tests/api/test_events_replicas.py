@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.test_events import follow
+from tests.api.test_events import LIVE_WITHIN, follow
 from tests.conftest import POSTGRES_URL
 from tests.databases import create_postgres_database, drop_postgres_database, postgres_reachable
 from tests.deployment import Deployment, connect_number, customer_writes
@@ -30,7 +30,7 @@ def replica_database_url(tmp_path: Path) -> Iterator[str]:
         drop_postgres_database(POSTGRES_URL, url)
 
 
-async def test_an_event_applied_by_a_worker_reaches_every_replica_within_a_second(
+async def test_an_event_applied_by_a_worker_reaches_every_replica(
     replica_database_url: str, tmp_path: Path
 ) -> None:
     async with Deployment(directory=tmp_path, database_url=replica_database_url) as deployment:
@@ -51,7 +51,7 @@ async def test_an_event_applied_by_a_worker_reaches_every_replica_within_a_secon
                 started = time.monotonic()
                 await customer_writes(emulator_http, "15550001234", number, "¿Hay envíos?")
                 for stream in (on_second, on_first):
-                    event = await stream.next("message_created", within=5.0, direction="in")
+                    event = await stream.next("message_created", within=LIVE_WITHIN, direction="in")
                     assert event["data"]["workspace_id"] == str(workspace_id)
                 elapsed = time.monotonic() - started
                 assert elapsed < 1.0, f"{elapsed:.2f} s from the customer to both replicas"
@@ -62,4 +62,4 @@ async def test_an_event_applied_by_a_worker_reaches_every_replica_within_a_secon
                     f"/api/v1/conversations/{conversation_id}/close", headers=auth(api_key)
                 )
                 assert closed.status_code == 200, closed.text
-                await on_second.next("conversation_updated", within=1.0, change="closed")
+                await on_second.next("conversation_updated", within=LIVE_WITHIN, change="closed")
