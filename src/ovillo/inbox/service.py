@@ -627,6 +627,26 @@ async def do_wake_snoozed_conversations(*, session: AsyncSession, now: datetime)
     return len(ids_due)
 
 
+async def mark_conversation_read(
+    *, session: AsyncSession, workspace_id: uuid.UUID, conversation_id: uuid.UUID
+) -> None:
+    """An agent opened the conversation: its unread count (the workspace's, shared by the
+    team) goes back to zero, and the open lists are told. Already read: nothing changes."""
+    seen = await get_conversation_or_raise(
+        session=session, workspace_id=workspace_id, conversation_id=conversation_id
+    )
+    if not seen.unread_count:
+        return  # the usual case: no lock taken, nothing written
+    conversation = await get_conversation_or_raise(
+        session=session, workspace_id=workspace_id, conversation_id=conversation_id,
+        for_update=True,
+    )  # fmt: skip
+    if conversation.unread_count:
+        conversation.unread_count = 0
+        live.conversation_updated(session, conversation=conversation, change="read")
+        await session.commit()
+
+
 async def close_conversation(
     *,
     session: AsyncSession,

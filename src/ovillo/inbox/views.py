@@ -8,8 +8,9 @@ through autoescaped ``{{ }}``.
 
 from __future__ import annotations
 
+import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -36,6 +37,10 @@ from ovillo.inbox.models import (
 )
 from ovillo.inbox.schemas import MessageSend
 from ovillo.rules import window as window_rules
+from ovillo.rules.templates import template_variables
+from ovillo.templates import service as templates_service
+from ovillo.templates import variables as template_values
+from ovillo.templates.models import Template
 from ovillo.web import csrf
 from ovillo.web.i18n import Translator
 from ovillo.web.pages import Viewer, ViewerDep, redirect, render
@@ -252,15 +257,123 @@ async def media_content(
     return media_response(content)
 
 
-@router.get("/inbox/{conversation_id}")
-async def conversation_page(
-    conversation_id: uuid.UUID,
-    viewer: ViewerDep,
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A template as WhatsApp shows it: texts split into literal parts and variables.
+
+    Each text is a list of ``(text, variable)`` pairs: ``variable`` is ``None`` for literal
+    text, else the variable's name and ``text`` its value (empty until given). The page fills
+    a variable's parts from its field as the agent types (ovillo.js).
+    """
+
+    header: list[tuple[str, str | None]]
+    body: list[tuple[str, str | None]]
+    footer: str
+    buttons: list[str]
+
+
+@dataclass(slots=True)
+class TemplateForm:
+    """The closed-window composer: the approved templates, the chosen one and its form."""
+
+    templates: list[Template]
+    chosen: Template | None = None
+    names: list[str] = field(default_factory=list)
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    preview: Preview | None = None
+
+
+def _parts(text: str, values: dict[str, str]) -> list[tuple[str, str | None]]:
+    pieces = _PLACEHOLDER.split(text)
+    parts: list[tuple[str, str | None]] = []
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            parts.append((values.get(piece, ""), piece))
+        elif piece:
+            parts.append((piece, None))
+    return parts
+
+
+def _preview(template: Template, values: dict[str, str]) -> Preview:
+    header: list[tuple[str, str | None]] = []
+    body: list[tuple[str, str | None]] = []
+    footer, buttons = "", []
+    for component in template.components:
+        kind = str(component.get("type", "")).upper()
+        text = component.get("text")
+        if kind == "HEADER" and isinstance(text, str):
+            header = _parts(text, values)
+        elif kind == "BODY" and isinstance(text, str):
+            body = _parts(text, values)
+        elif kind == "FOOTER" and isinstance(text, str):
+            footer = text
+        elif kind == "BUTTONS":
+            buttons = [str(button.get("text", "")) for button in component.get("buttons") or ()]
+    return Preview(header=header, body=body, footer=footer, buttons=buttons)
+
+
+def _variable_names(template: Template) -> list[str]:
+    """The header's and body's variables, each once (what the agent fills in)."""
+    names: list[str] = []
+    for component in template.components:
+        if str(component.get("type", "")).upper() in ("HEADER", "BODY"):
+            names.extend(template_variables(component.get("text")))
+    return list(dict.fromkeys(names))
+
+
+async def _template_form(
+    viewer: Viewer,
     session: SessionDep,
-    clock: ClockDep,
-    view: str = "all",
+    current: Any,
+    chosen_id: str,
+    given: dict[str, str] | None = None,
+) -> TemplateForm:
+    """The approved templates of the conversation's number; the chosen one's variables are
+    prefilled from the contact's fields of the same name (``first_name``, ``city``, ...)."""
+    templates, _ = await templates_service.list_templates(
+        session=session,
+        workspace_id=viewer.me.workspace_id,
+        channel_id=current.conversation.channel_id,
+        status="APPROVED",
+    )
+    form = TemplateForm(templates=templates)
+    form.chosen = next((t for t in templates if str(t.id) == chosen_id), None)
+    if form.chosen is None:
+        return form
+    contact = current.contact
+    fields = template_values.contact_fields(
+        name=contact.name,
+        profile_name=contact.profile_name,
+        wa_id=contact.wa_id,
+        phone_e164=contact.phone_e164,
+        attributes=contact.attributes or {},
+    )
+    form.names = _variable_names(form.chosen)
+    form.values = {
+        name: (given.get(name, "") if given is not None else fields.get(name, ""))
+        for name in form.names
+    }
+    form.preview = _preview(form.chosen, form.values)
+    return form
+
+
+async def _conversation_response(
+    viewer: Viewer,
+    session: SessionDep,
+    now: datetime,
+    conversation_id: uuid.UUID,
+    view: str,
+    *,
+    chosen_template: str = "",
+    form: TemplateForm | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
-    me, t, now = viewer.me, viewer.t, clock.now()
+    me, t = viewer.me, viewer.t
     current = await inbox_service.get_conversation_view_or_raise(
         session=session, workspace_id=me.workspace_id, conversation_id=conversation_id
     )
@@ -317,7 +430,10 @@ async def conversation_page(
     window = window_rules.window_state(
         last_inbound_at=current.conversation.last_inbound_at, now=now
     )
+    if form is None and not window.open:
+        form = await _template_form(viewer, session, current, chosen_template)
     context = await _list_context(viewer, session, now, view, "", "")
+    minutes = int(window.remaining.total_seconds() // 60)
     return render(
         viewer.page,
         "inbox/conversation.html",
@@ -326,12 +442,34 @@ async def conversation_page(
             "current": current,
             "entries": entries,
             "window_state": window,
+            "window_hours": minutes // 60,
+            "window_minutes": minutes % 60,
+            "now": now,
+            "template_form": form,
             "teammates": [user for user in teammates if user.deactivated_at is None],
             "status_words": status_words(t),
             "type_words": type_words(t),
             "error": viewer.page.request.query_params.get("error"),
             "live": True,
         },
+        status_code=status_code,
+    )
+
+
+@router.get("/inbox/{conversation_id}")
+async def conversation_page(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    view: str = "all",
+    template: str = "",
+) -> HTMLResponse:
+    await inbox_service.mark_conversation_read(
+        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
+    )
+    return await _conversation_response(
+        viewer, session, clock.now(), conversation_id, view, chosen_template=template
     )
 
 
@@ -478,3 +616,69 @@ async def change_status(
             raise
         return _back(viewer, conversation_id, error.detail or error.title)
     return _back(viewer, conversation_id)
+
+
+@router.post("/inbox/{conversation_id}/templates")
+async def send_template(
+    conversation_id: uuid.UUID,
+    request: Request,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    template_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Send an approved template with the variables of the form (``var.<name>`` fields).
+
+    A value that does not fit (a missing variable) re-renders the page with the error on
+    its field and every value as typed.
+    """
+    t, now = viewer.t, clock.now()
+    current = await inbox_service.get_conversation_view_or_raise(
+        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
+    )
+    submitted = await request.form()
+    given = {
+        key.removeprefix("var."): str(value)[:1024]
+        for key, value in submitted.items()
+        if key.startswith("var.") and isinstance(value, str)
+    }
+    form = await _template_form(viewer, session, current, template_id, given)
+    chosen = form.chosen
+    if chosen is None:
+        form.error = t.gettext("Choose an approved template.")
+    else:
+        send = MessageSend(
+            conversation_id=conversation_id,
+            type="template",
+            template={
+                "name": chosen.name,
+                "language": chosen.language,
+                "variables": {name: value for name, value in form.values.items() if value.strip()},
+            },
+        )
+        try:
+            await inbox_service.send_message(
+                session=session,
+                workspace_id=viewer.me.workspace_id,
+                send=send,
+                author=_actor(viewer),
+                now=now,
+            )
+        except OvilloError as error:
+            if error.status == 404:
+                raise
+            for violation in error.extra.get("violations") or ():
+                name = str(violation.get("field", "")).removeprefix("template.variables.")
+                if name in form.values:
+                    form.errors[name] = (
+                        t.gettext("Give a value for {{%(name)s}}.", name=name)
+                        if not form.values[name].strip()
+                        else str(violation.get("message", ""))
+                    )
+            if not form.errors:
+                form.error = error.detail or error.title
+        else:
+            return _back(viewer, conversation_id)
+    return await _conversation_response(
+        viewer, session, now, conversation_id, "all", form=form, status_code=422
+    )

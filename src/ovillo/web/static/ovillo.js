@@ -39,3 +39,39 @@
   for (const kind of kinds) source.addEventListener(kind, schedule);
   source.addEventListener("open", () => { document.body.dataset.liveConnected = "true"; });
 })();
+
+// The conversation's composer: the 24-hour window's countdown (in the server's time: the
+// offset to this browser's clock is taken once, at load), a reload when it reaches zero (the
+// composer then offers templates), and the template preview filled as the agent types.
+(function () {
+  "use strict";
+  const countdown = document.getElementById("window-countdown");
+  if (countdown) {
+    const closesAt = Date.parse(countdown.dataset.closesAt);
+    const offset = Date.parse(countdown.dataset.now) - Date.now();
+    const format = countdown.dataset.format;
+    const tick = () => {
+      const left = closesAt - (Date.now() + offset);
+      if (left <= 0) { window.location.reload(); return; }
+      const minutes = Math.floor(left / 60000);
+      countdown.textContent = format
+        .replace("{h}", String(Math.floor(minutes / 60)))
+        .replace("{m}", String(minutes % 60));
+      countdown.dataset.ticked = "true";
+    };
+    tick();
+    setInterval(tick, 15000);
+  }
+  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+    select.addEventListener("change", () => { if (select.value) select.form.submit(); });
+  }
+  for (const input of document.querySelectorAll("input[data-variable]")) {
+    input.addEventListener("input", () => {
+      for (const part of document.querySelectorAll("[data-fills]")) {
+        if (part.dataset.fills === input.dataset.variable) {
+          part.textContent = input.value || part.dataset.empty;
+        }
+      }
+    });
+  }
+})();
