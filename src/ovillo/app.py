@@ -29,6 +29,7 @@ from ovillo.inbox.api import router as inbox_router
 from ovillo.inbox.views import router as inbox_pages
 from ovillo.templates.api import redirect_router as links_router
 from ovillo.templates.api import router as templates_router
+from ovillo.templates.views import router as templates_pages
 from ovillo.web.pages import install_pages
 from ovillo.worker.runtime import Worker
 
@@ -91,6 +92,7 @@ def create_app(
     install_pages(app, settings)
     app.include_router(accounts_pages)
     app.include_router(inbox_pages)
+    app.include_router(templates_pages)
     app.include_router(templates_router, prefix="/api/v1")
     app.include_router(links_router)
 

@@ -305,6 +305,14 @@ def _violations_of(found: Sequence[template_rules.TemplateViolation]) -> list[di
     ]
 
 
+def check_draft(draft: TemplateDraft, *, public_url: str | None) -> list[dict[str, Any]]:
+    """What is wrong with ``draft`` by Meta's rules and ours, each on its field (pure): the
+    editor's as-you-type check, the same ``check_create_template`` makes before submitting
+    (less the WABA's quota and the taken names, which need the database)."""
+    request, _, problems = meta_request(draft, public_url=public_url)
+    return problems + _violations_of(template_rules.validate_template(request))
+
+
 async def _submitting_channel(
     session: AsyncSession, *, workspace_id: uuid.UUID, channel_id: uuid.UUID
 ) -> Channel:

@@ -1,0 +1,158 @@
+"""The template pages over HTTP: roles, workspace scoping, the as-you-type check, submit.
+
+The browser flow (preview, errors on fields, approval) is in tests/e2e/test_templates.py.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+
+from ovillo.server import PlatformServer
+from tests.api.conversing import Desk, open_desk
+from tests.api.test_templates import order_update
+from tests.api.test_web_pages import PASSWORD, csrf_of, signed_in
+from tests.factories import make_user
+
+
+async def person(platform: PlatformServer, desk: Desk, role: str) -> str:
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    await make_user(
+        platform, workspace_id=desk.workspace_id, email=email, password=PASSWORD, role=role
+    )
+    return email
+
+
+def editor_form(desk: Desk, token: str, **changes: str) -> dict[str, str]:
+    form = {
+        "csrf_token": token,
+        "number_id": str(desk.number["id"]),
+        "name": "order_ready",
+        "language": "en_US",
+        "category": "UTILITY",
+        "header_format": "TEXT",
+        "header_text": "Your order",
+        "body": "Hello {{1}}, your order {{2}} is ready to collect at the shop.",
+        "body_samples": "Ana\nA-17",
+        "footer": "Shop Example",
+        "button_0_type": "QUICK_REPLY",
+        "button_0_text": "Thanks",
+        "button_1_type": "URL",
+        "button_1_text": "See the order",
+        "button_1_url": "https://shop.example/orders/{{1}}",
+        "button_1_sample": "A-17",
+        "button_2_type": "PHONE_NUMBER",
+        "button_2_text": "Call us",
+        "button_2_phone": "+15550100",
+    }
+    return {**form, **changes}
+
+
+async def test_agents_see_and_check_templates_but_only_admins_submit(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    desk = await open_desk(platform, http, emulator_http)
+    created = await desk.post("/templates", {"number_id": desk.number["id"], **order_update()})
+    assert created.status_code == 201, created.text
+    agent = await signed_in(platform, await person(platform, desk, "agent"))
+    admin = await signed_in(platform, await person(platform, desk, "admin"))
+    try:
+        listing = await agent.get("/templates")
+        assert listing.status_code == 200
+        assert "order_update" in listing.text
+        assert "In review" in listing.text
+        assert "Sync with Meta" not in listing.text
+        editor = await agent.get("/templates/new")
+        assert editor.status_code == 200
+        assert "Submit to Meta" not in editor.text
+        token = csrf_of(editor.text)
+
+        # The check names the field: a variable that skips a number, on the body.
+        bad = editor_form(
+            desk, token, body="Hello {{1}}, your order {{3}} is ready to collect at the shop."
+        )
+        checked = await agent.post("/templates/check", data=bad, headers={"HX-Request": "true"})
+        assert checked.status_code == 200
+        body_error = checked.text.split('id="error-body"', 1)[1].split("</p>", 1)[0]
+        assert "{{3}}" in body_error or "sequential" in body_error.lower(), checked.text
+        assert 'id="error-name" hx-swap-oob="true"></p>' in checked.text
+        good = await agent.post("/templates/check", data=editor_form(desk, token))
+        assert "Hello Ana, your order A-17 is ready to collect at the shop." in good.text
+        assert re.search(r'id="error-[\w]+" hx-swap-oob="true">[^<]', good.text) is None
+
+        # Agents may not submit, sync or duplicate.
+        for path, data in {
+            "/templates/new": editor_form(desk, token),
+            "/templates/sync": {"csrf_token": token, "number_id": desk.number["id"]},
+            f"/templates/{created.json()['id']}/duplicate": {"csrf_token": token, "language": "es"},
+        }.items():
+            answer = await agent.post(path, data=data)
+            assert answer.status_code == 403, (path, answer.status_code)
+        assert len((await desk.get("/templates")).json()["data"]) == 1
+
+        # An admin submits; a bad form comes back with the error on its field, kept as typed.
+        token = csrf_of((await admin.get("/templates/new")).text)
+        refused = await admin.post("/templates/new", data=editor_form(desk, token, name="Bad Name"))
+        assert refused.status_code == 422
+        name_error = refused.text.split('id="error-name"', 1)[1].split("</p>", 1)[0]
+        assert name_error.strip(">").strip(), refused.text
+        assert 'value="Bad Name"' in refused.text
+        submitted = await admin.post("/templates/new", data=editor_form(desk, token))
+        assert submitted.status_code == 303, submitted.text
+        duplicated = await admin.post(
+            f"/templates/{created.json()['id']}/duplicate",
+            data={"csrf_token": token, "language": "es"},
+        )
+        assert duplicated.status_code == 303, duplicated.text
+        synced = await admin.post(
+            "/templates/sync", data={"csrf_token": token, "number_id": desk.number["id"]}
+        )
+        assert synced.status_code == 303, synced.text
+        names = {(t["name"], t["language"]) for t in (await desk.get("/templates")).json()["data"]}
+        assert names == {
+            ("order_update", "en_US"),
+            ("order_update", "es"),
+            ("order_ready", "en_US"),
+        }
+    finally:
+        await agent.aclose()
+        await admin.aclose()
+
+
+async def test_no_template_page_reaches_another_workspace(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    mine = await open_desk(platform, http, emulator_http)
+    theirs = await open_desk(platform, http, emulator_http)
+    secret = await theirs.post(
+        "/templates", {"number_id": theirs.number["id"], **order_update("their_secret")}
+    )
+    assert secret.status_code == 201, secret.text
+    client = await signed_in(platform, await person(platform, mine, "owner"))
+    try:
+        listing = await client.get("/templates")
+        assert listing.status_code == 200
+        assert "their_secret" not in listing.text
+        other_number = await client.get("/templates", params={"number_id": theirs.number["id"]})
+        assert other_number.status_code == 404
+        assert "their_secret" not in other_number.text
+        token = csrf_of(listing.text)
+        duplicate = await client.post(
+            f"/templates/{secret.json()['id']}/duplicate",
+            data={"csrf_token": token, "language": "es"},
+        )
+        assert duplicate.status_code == 404
+        into_theirs = await client.post(
+            "/templates/new", data=editor_form(theirs, token, name="planted")
+        )
+        assert into_theirs.status_code == 404
+        sync = await client.post(
+            "/templates/sync", data={"csrf_token": token, "number_id": theirs.number["id"]}
+        )
+        assert sync.status_code == 404
+    finally:
+        await client.aclose()
+    names = {t["name"] for t in (await theirs.get("/templates")).json()["data"]}
+    assert names == {"their_secret"}
