@@ -6,7 +6,7 @@ and the ids to fetch the rest. Kinds:
 
 - ``message_created``: a message in or out (``direction``), with its conversation's row.
 - ``message_status``: an outgoing message moved on (sent, delivered, read, failed...).
-- ``conversation_updated``: assigned, unassigned, closed, reopened (``change``).
+- ``conversation_updated``: assigned, unassigned, closed, reopened, read (``change``).
 - ``note_added``: an internal note.
 """
 
@@ -99,7 +99,7 @@ async def messages_status_by_seq(session: AsyncSession, *, seqs: Iterable[int]) 
 
 
 def conversation_updated(session: AsyncSession, *, conversation: Conversation, change: str) -> None:
-    """``change``: ``assigned``, ``unassigned``, ``closed``, ``reopened``."""
+    """``change``: ``assigned``, ``unassigned``, ``closed``, ``reopened``, ``read``."""
     publish_on_commit(
         session,
         workspace_id=conversation.workspace_id,
