@@ -12,7 +12,7 @@ import httpx
 
 from ovillo.server import PlatformServer
 from tests.api.conversing import Desk, open_desk
-from tests.api.test_templates import order_update
+from tests.api.test_templates import order_update, review
 from tests.api.test_web_pages import PASSWORD, csrf_of, signed_in
 from tests.factories import make_user
 
@@ -110,6 +110,16 @@ async def test_agents_see_and_check_templates_but_only_admins_submit(
             "/templates/sync", data={"csrf_token": token, "number_id": desk.number["id"]}
         )
         assert synced.status_code == 303, synced.text
+        # Meta rejects one: after a sync its badge says so, with Meta's reason.
+        await review(desk, created.json()["meta_template_id"], "REJECTED", "INVALID_FORMAT")
+        synced = await admin.post(
+            "/templates/sync", data={"csrf_token": token, "number_id": desk.number["id"]}
+        )
+        assert synced.status_code == 303, synced.text
+        listing = await agent.get("/templates")
+        row = listing.text.split('data-template="order_update:en_US"', 1)[1].split("</tr>", 1)[0]
+        assert "Rejected" in row
+        assert "INVALID_FORMAT" in row
         names = {(t["name"], t["language"]) for t in (await desk.get("/templates")).json()["data"]}
         assert names == {
             ("order_update", "en_US"),

@@ -40,7 +40,7 @@ HEADER_FORMATS: Final = ("NONE", "TEXT", "IMAGE", "VIDEO", "DOCUMENT")
 BUTTON_TYPES: Final = ("", "QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE")
 CATEGORIES: Final = ("MARKETING", "UTILITY", "AUTHENTICATION")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-# Form fields a violation can be shown on (the rest are listed above the form).
+# Longer than any field Meta takes (a body is at most 1024 characters): the rules refuse it.
 _FIELD_MAX = 4096
 
 
