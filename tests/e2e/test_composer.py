@@ -1,4 +1,5 @@
-"""The composer in a browser: the window's countdown, then, past 24 hours, a template only."""
+"""The composer in a browser: the window's countdown, then, past 24 hours, a template only,
+and free text again once the customer writes."""
 
 from __future__ import annotations
 
@@ -80,3 +81,11 @@ def test_past_the_window_the_composer_sends_an_approved_template_and_it_is_deliv
     expect(sent.locator(".ticks")).to_have_attribute(
         "data-status", re.compile(r"delivered|read"), timeout=20_000
     )
+
+    # The customer answers: the window opens again and the composer follows, live.
+    page.evaluate("window.notReloaded = true")
+    customer_writes(e2e_platform, person, number, "5215512349999", "¡Gracias!")
+    expect(page.locator("#window-countdown")).to_have_attribute("data-ticked", "true")
+    expect(page.locator("#window-countdown")).to_contain_text(re.compile(r"closes in 23 h \d+ min"))
+    expect(page.get_by_label("Message", exact=True)).to_be_visible()
+    assert page.evaluate("window.notReloaded") is True

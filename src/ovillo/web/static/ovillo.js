@@ -25,6 +25,15 @@
       const next = fresh.getElementById(id);
       if (now && next) now.replaceWith(document.importNode(next, true));
     }
+    // The window opened (the customer wrote) or closed: the composer changes with it, from
+    // templates only to free text or back; otherwise it is left alone.
+    const composer = document.querySelector(".composer");
+    const nextComposer = fresh.querySelector(".composer");
+    const closed = (doc) => Boolean(doc.getElementById("window-closed"));
+    if (composer && nextComposer && closed(document) !== closed(fresh)) {
+      composer.replaceWith(document.importNode(nextComposer, true));
+      document.dispatchEvent(new Event("ovillo:composer"));
+    }
     document.body.dataset.liveRefreshed = String(Date.now());
     if (again) { again = false; schedule(); }
   }
@@ -41,18 +50,21 @@
 })();
 
 // The conversation's composer: the 24-hour window's countdown (in the server's time: the
-// offset to this browser's clock is taken once, at load), a reload when it reaches zero (the
-// composer then offers templates), and the template preview filled as the agent types.
+// offset to this browser's clock is taken once per page), a reload when it reaches zero (the
+// composer then offers templates), and the template preview filled as the agent types. Bound
+// again when the live refresh swaps the composer ("ovillo:composer").
 (function () {
   "use strict";
-  const countdown = document.getElementById("window-countdown");
-  if (countdown) {
+
+  function countDown(countdown) {
     const closesAt = Date.parse(countdown.dataset.closesAt);
     const offset = Date.parse(countdown.dataset.now) - Date.now();
     const format = countdown.dataset.format;
+    let timer = null;
     const tick = () => {
+      if (!countdown.isConnected) { clearInterval(timer); return; }
       const left = closesAt - (Date.now() + offset);
-      if (left <= 0) { window.location.reload(); return; }
+      if (left <= 0) { clearInterval(timer); window.location.reload(); return; }
       const minutes = Math.floor(left / 60000);
       countdown.textContent = format
         .replace("{h}", String(Math.floor(minutes / 60)))
@@ -60,18 +72,26 @@
       countdown.dataset.ticked = "true";
     };
     tick();
-    setInterval(tick, 15000);
+    timer = setInterval(tick, 15000);
   }
-  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
-    select.addEventListener("change", () => { if (select.value) select.form.submit(); });
-  }
-  for (const input of document.querySelectorAll("input[data-variable]")) {
-    input.addEventListener("input", () => {
-      for (const part of document.querySelectorAll("[data-fills]")) {
-        if (part.dataset.fills === input.dataset.variable) {
-          part.textContent = input.value || part.dataset.empty;
+
+  function bind() {
+    const countdown = document.getElementById("window-countdown");
+    if (countdown) countDown(countdown);
+    for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+      select.addEventListener("change", () => { if (select.value) select.form.submit(); });
+    }
+    for (const input of document.querySelectorAll("input[data-variable]")) {
+      input.addEventListener("input", () => {
+        for (const part of document.querySelectorAll("[data-fills]")) {
+          if (part.dataset.fills === input.dataset.variable) {
+            part.textContent = input.value || part.dataset.empty;
+          }
         }
-      }
-    });
+      });
+    }
   }
+
+  bind();
+  document.addEventListener("ovillo:composer", bind);
 })();
