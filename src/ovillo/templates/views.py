@@ -141,6 +141,10 @@ def draft_of(form: EditorForm) -> Drafted:
     components: list[dict[str, Any]] = []
     paths: dict[str, str] = {}
     header = form.get("header_format").upper() or "NONE"
+    body = form.get("body")
+    names = variables_of(body)
+    header_names_ = variables_of(form.get("header_text")) if header == "TEXT" else []
+    named = any(not name.isdigit() for name in [*names, *header_names_])
     if header == "TEXT":
         paths[f"components[{len(components)}]"] = "header_text"
         component: dict[str, Any] = {
@@ -148,7 +152,13 @@ def draft_of(form: EditorForm) -> Drafted:
             "format": "TEXT",
             "text": form.get("header_text"),
         }
-        if variables_of(form.get("header_text")):
+        if header_names_ and named:
+            component["example"] = {
+                "header_text_named_params": [
+                    {"param_name": header_names_[0], "example": form.get("header_sample")}
+                ]
+            }
+        elif header_names_:
             component["example"] = {"header_text": [form.get("header_sample")]}
         components.append(component)
     elif header in HEADER_FORMATS[2:]:
@@ -160,9 +170,6 @@ def draft_of(form: EditorForm) -> Drafted:
                 "example": {"header_handle": [form.get("header_handle")]},
             }
         )
-    body = form.get("body")
-    names = variables_of(body)
-    named = any(not name.isdigit() for name in names)
     samples = _samples(form.get("body_samples"))
     paths[f"components[{len(components)}]"] = "body"
     paths[f"components[{len(components)}].example"] = "body_samples"
@@ -215,7 +222,10 @@ def draft_of(form: EditorForm) -> Drafted:
         components=components,
         parameter_format="NAMED" if named else "POSITIONAL",
     )
-    return Drafted(draft=draft, paths={**paths, "parameter_format": "body"})
+    # The format is the template's: a mismatch is shown where the odd variables are.
+    header_is_odd = named and any(name.isdigit() for name in header_names_)
+    paths["parameter_format"] = "header_text" if header_is_odd else "body"
+    return Drafted(draft=draft, paths=paths)
 
 
 _TOP_FIELDS: Final = ("name", "language", "category")
