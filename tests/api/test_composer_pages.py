@@ -131,7 +131,7 @@ async def test_the_composer_counts_down_then_offers_only_approved_templates(
         assert missing.status_code == 422
         text = html.unescape(missing.text)
         assert re.search(r'name="var.order"[^>]*aria-invalid="true"', text), text
-        assert "Give a value for {{order}}." in text
+        assert "{{order}}: give a value." in text
         assert 'name="var.first_name" value="Lucía"' in text  # nothing valid is lost
         assert [m["direction"] for m in await thread(desk, conversation_id)] == ["in"]
 
@@ -192,3 +192,54 @@ async def thread(desk: Desk, conversation_id: str) -> list[dict[str, Any]]:
 async def _closed(client: httpx.AsyncClient, conversation_id: str) -> bool:
     page = await client.get(f"/inbox/{conversation_id}")
     return "The 24-hour window closed" in page.text
+
+
+async def test_buttons_that_need_a_value_get_a_field_named_after_them(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    desk, email = await desk_with_user(platform, http, emulator_http)
+    wa_id = "5215512340003"
+    await desk.customer_writes(wa_id, "hola")
+    conversation_id = str((await desk.wait_for_inbound(wa_id, "hola"))["id"])
+    template = await reviewed(
+        desk,
+        {
+            "name": "order_link",
+            "language": "es",
+            "category": "MARKETING",
+            "components": [
+                {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW"]}},
+                {"type": "BODY", "text": "Tu pedido te espera, con un regalo."},
+                {
+                    "type": "BUTTONS",
+                    "buttons": [
+                        {"type": "URL", "text": "Ver pedido",
+                         "url": "https://shop.example/o/{{1}}",
+                         "example": ["https://shop.example/o/A1"]},
+                        {"type": "COPY_CODE", "example": "GIFT10"},
+                    ],
+                },
+            ],
+        },
+        "APPROVED",
+    )  # fmt: skip
+    await desk.advance(25 * 3600)
+    client = await signed_in(platform, email)
+    try:
+        chosen = await client.get(f"/inbox/{conversation_id}", params={"template": template["id"]})
+        assert chosen.status_code == 200, chosen.text
+        text = html.unescape(chosen.text)
+        assert "End of the link of the button Ver pedido" in text
+        assert "Code to copy" in text
+        assert '<span class="badge header">Photo</span>' in text  # the image header, previewed
+        answer = await client.post(
+            f"/inbox/{conversation_id}/templates",
+            data={"csrf_token": csrf_of(chosen.text), "template_id": template["id"]},
+        )
+        assert answer.status_code == 422
+        text = html.unescape(answer.text)
+        assert "End of the link of the button Ver pedido: give a value." in text
+        assert "Code to copy: give a value." in text
+        assert "header_media" in text  # no image stored on the template: said above the form
+    finally:
+        await client.aclose()

@@ -67,7 +67,7 @@ def test_past_the_window_the_composer_sends_an_approved_template_and_it_is_deliv
     page.get_by_role("button", name="Send template").click()
     order = page.get_by_label("{{order}}")
     expect(order).to_have_attribute("aria-invalid", "true")
-    expect(page.get_by_text("Give a value for {{order}}.")).to_be_visible()
+    expect(page.get_by_text("{{order}}: give a value.")).to_be_visible()
     expect(page.get_by_label("{{first_name}}")).to_have_value("Lucía")
 
     order.fill("B-12")

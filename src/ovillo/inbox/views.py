@@ -273,6 +273,7 @@ class Preview:
     body: list[tuple[str, str | None]]
     footer: str
     buttons: list[str]
+    header_media: str = ""  # image, video or document: a header WhatsApp shows as media
 
 
 @dataclass(slots=True)
@@ -281,7 +282,7 @@ class TemplateForm:
 
     templates: list[Template]
     chosen: Template | None = None
-    names: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     error: str | None = None
@@ -302,11 +303,14 @@ def _parts(text: str, values: dict[str, str]) -> list[tuple[str, str | None]]:
 def _preview(template: Template, values: dict[str, str]) -> Preview:
     header: list[tuple[str, str | None]] = []
     body: list[tuple[str, str | None]] = []
-    footer, buttons = "", []
+    footer, buttons, header_media = "", [], ""
     for component in template.components:
         kind = str(component.get("type", "")).upper()
         text = component.get("text")
-        if kind == "HEADER" and isinstance(text, str):
+        header_format = str(component.get("format", "TEXT")).upper()
+        if kind == "HEADER" and header_format in ("IMAGE", "VIDEO", "GIF", "DOCUMENT"):
+            header_media = "video" if header_format == "GIF" else header_format.lower()
+        elif kind == "HEADER" and isinstance(text, str):
             header = _parts(text, values)
         elif kind == "BODY" and isinstance(text, str):
             body = _parts(text, values)
@@ -314,16 +318,36 @@ def _preview(template: Template, values: dict[str, str]) -> Preview:
             footer = text
         elif kind == "BUTTONS":
             buttons = [str(button.get("text", "")) for button in component.get("buttons") or ()]
-    return Preview(header=header, body=body, footer=footer, buttons=buttons)
+    return Preview(
+        header=header, body=body, footer=footer, buttons=buttons, header_media=header_media
+    )
 
 
-def _variable_names(template: Template) -> list[str]:
-    """The header's and body's variables, each once (what the agent fills in)."""
-    names: list[str] = []
+def _variable_labels(template: Template, t: Translator) -> dict[str, str]:
+    """What the agent fills in, by the send's variable name, with each field's label: the
+    header's and body's variables (``{{first_name}}``), then each button that needs a value
+    (the end of a link that is not tracked, a code to copy)."""
+    labels: dict[str, str] = {}
     for component in template.components:
-        if str(component.get("type", "")).upper() in ("HEADER", "BODY"):
-            names.extend(template_variables(component.get("text")))
-    return list(dict.fromkeys(names))
+        kind = str(component.get("type", "")).upper()
+        if kind in ("HEADER", "BODY"):
+            for name in template_variables(component.get("text")):
+                labels.setdefault(name, "{{" + name + "}}")
+        elif kind == "BUTTONS":
+            for index, button in enumerate(component.get("buttons") or ()):
+                button_kind = str(button.get("type", "")).upper()
+                text = str(button.get("text", ""))
+                if (
+                    button_kind == "URL"
+                    and template_variables(str(button.get("url", "")))
+                    and str(index) not in template.tracked_buttons
+                ):
+                    labels[f"button.{index}"] = t.gettext(
+                        "End of the link of the button %(button)s", button=text
+                    )
+                elif button_kind == "COPY_CODE":
+                    labels[f"button.{index}"] = t.gettext("Code to copy")
+    return labels
 
 
 async def _template_form(
@@ -353,10 +377,10 @@ async def _template_form(
         phone_e164=contact.phone_e164,
         attributes=contact.attributes or {},
     )
-    form.names = _variable_names(form.chosen)
+    form.labels = _variable_labels(form.chosen, viewer.t)
     form.values = {
         name: (given.get(name, "") if given is not None else fields.get(name, ""))
-        for name in form.names
+        for name in form.labels
     }
     form.preview = _preview(form.chosen, form.values)
     return form
@@ -667,15 +691,18 @@ async def send_template(
         except OvilloError as error:
             if error.status == 404:
                 raise
+            unplaced = False
             for violation in error.extra.get("violations") or ():
                 name = str(violation.get("field", "")).removeprefix("template.variables.")
-                if name in form.values:
-                    form.errors[name] = (
-                        t.gettext("Give a value for {{%(name)s}}.", name=name)
-                        if not form.values[name].strip()
-                        else str(violation.get("message", ""))
+                if name not in form.values:
+                    unplaced = True
+                elif form.values[name].strip():
+                    form.errors[name] = str(violation.get("message", ""))
+                else:
+                    form.errors[name] = t.gettext(
+                        "%(field)s: give a value.", field=form.labels[name]
                     )
-            if not form.errors:
+            if unplaced or not form.errors:
                 form.error = error.detail or error.title
         else:
             return _back(viewer, conversation_id)
