@@ -305,7 +305,7 @@ def _violations_of(found: Sequence[template_rules.TemplateViolation]) -> list[di
     ]
 
 
-def check_draft(draft: TemplateDraft, *, public_url: str | None) -> list[dict[str, Any]]:
+def draft_violations(draft: TemplateDraft, *, public_url: str | None) -> list[dict[str, Any]]:
     """What is wrong with ``draft`` by Meta's rules and ours, each on its field (pure): the
     editor's as-you-type check, the same ``check_create_template`` makes before submitting
     (less the WABA's quota and the taken names, which need the database)."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from ovillo.templates import service
-from ovillo.templates.views import EditorForm, draft_of, errors_by_field, preview_of
+from ovillo.templates.editor import EditorForm, draft_of, errors_by_field, preview_of
 from ovillo.web.i18n import Translator
 
 
 def fields_of(values: dict[str, str]) -> dict[str, list[str]]:
     drafted = draft_of(EditorForm(values=values))
-    violations = service.check_draft(drafted.draft, public_url=None)
+    violations = service.draft_violations(drafted.draft, public_url=None)
     on_fields, general = errors_by_field(violations, drafted.paths)
     assert general == []
     return on_fields
