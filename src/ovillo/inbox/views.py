@@ -24,6 +24,7 @@ from ovillo.contacts import service as contacts_service
 from ovillo.core import events
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 from ovillo.core.errors import OvilloError
+from ovillo.inbox import search as inbox_search
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.downloads import media_response
 from ovillo.inbox.models import (
@@ -216,6 +217,37 @@ async def inbox_page(
 ) -> HTMLResponse:
     context = await _list_context(viewer, session, clock.now(), view, window, tag, number)
     return render(viewer.page, "inbox/list.html", {**context, "live": True})
+
+
+# Each section of the search page: the best matches only; the REST API pages further.
+SEARCH_PAGE_SIZE = 20
+
+
+@router.get("/inbox/search")
+async def search_page(
+    viewer: ViewerDep, session: SessionDep, clock: ClockDep, q: str = ""
+) -> HTMLResponse:
+    """The workspace's contacts and messages matching ``q``, each leading to its
+    conversation (a contact to the latest one)."""
+    results = None
+    latest: dict[uuid.UUID, uuid.UUID] = {}
+    if q.strip():
+        workspace_id = viewer.me.workspace_id
+        results = await inbox_search.search(
+            session=session, workspace_id=workspace_id, query=q, limit=SEARCH_PAGE_SIZE
+        )
+        for contact in results.contacts.items if results.contacts else []:
+            found = await inbox_service.list_conversations(
+                session=session,
+                workspace_id=workspace_id,
+                now=clock.now(),
+                contact_id=contact.id,
+                limit=1,
+            )
+            if found.items:
+                latest[contact.id] = found.items[0].conversation.id
+    context = {"q": q, "results": results, "latest": latest, "contact_label": contact_label}
+    return render(viewer.page, "inbox/search.html", context)
 
 
 @router.get("/inbox/events")
