@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -538,6 +539,18 @@ def _back(viewer: Viewer, conversation_id: uuid.UUID, error: str | None = None) 
     return redirect(viewer.page, url)
 
 
+async def _done(viewer: Viewer, conversation_id: uuid.UUID, action: Awaitable[object]) -> Response:
+    """Back to the conversation once ``action`` ran, or with its error in plain words; a
+    conversation not found (another workspace's, or gone) stays a 404."""
+    try:
+        await action
+    except OvilloError as error:
+        if error.status == 404:
+            raise
+        return _back(viewer, conversation_id, error.detail or error.title)
+    return _back(viewer, conversation_id)
+
+
 def _actor(viewer: Viewer) -> inbox_service.Actor:
     return inbox_service.Actor(type=AuthorType.USER, id=str(viewer.me.user_id))
 
@@ -553,19 +566,17 @@ async def send_text(
     if not body.strip():
         return _back(viewer, conversation_id, viewer.t.gettext("Write a message first."))
     send = MessageSend(conversation_id=conversation_id, type="text", text={"body": body})
-    try:
-        await inbox_service.send_message(
+    return await _done(
+        viewer,
+        conversation_id,
+        inbox_service.send_message(
             session=session,
             workspace_id=viewer.me.workspace_id,
             send=send,
             author=_actor(viewer),
             now=clock.now(),
-        )
-    except OvilloError as error:
-        if error.status == 404:
-            raise
-        return _back(viewer, conversation_id, error.detail or error.title)
-    return _back(viewer, conversation_id)
+        ),
+    )
 
 
 @router.post("/inbox/{conversation_id}/notes")
@@ -602,20 +613,18 @@ async def assign(
         target = uuid.UUID(user_id) if user_id else None
     except ValueError:
         return _back(viewer, conversation_id, viewer.t.gettext("Choose a teammate."))
-    try:
-        await inbox_service.assign_conversation(
+    return await _done(
+        viewer,
+        conversation_id,
+        inbox_service.assign_conversation(
             session=session,
             workspace_id=viewer.me.workspace_id,
             conversation_id=conversation_id,
             user_id=target,
             actor=_actor(viewer),
             now=clock.now(),
-        )
-    except OvilloError as error:
-        if error.status == 404:
-            raise
-        return _back(viewer, conversation_id, error.detail or error.title)
-    return _back(viewer, conversation_id)
+        ),
+    )
 
 
 @router.post("/inbox/{conversation_id}/tags")
@@ -659,19 +668,17 @@ async def change_status(
     }.get(status)
     if change is None:
         return _back(viewer, conversation_id, viewer.t.gettext("Choose open or closed."))
-    try:
-        await change(
+    return await _done(
+        viewer,
+        conversation_id,
+        change(
             session=session,
             workspace_id=viewer.me.workspace_id,
             conversation_id=conversation_id,
             actor=_actor(viewer),
             now=clock.now(),
-        )
-    except OvilloError as error:
-        if error.status == 404:
-            raise
-        return _back(viewer, conversation_id, error.detail or error.title)
-    return _back(viewer, conversation_id)
+        ),
+    )
 
 
 @router.post("/inbox/{conversation_id}/templates")
