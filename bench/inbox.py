@@ -31,22 +31,21 @@ import contextlib
 import json
 import os
 import random
-import secrets
 import shutil
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvloop
+from fresh_database import fresh_database
 from sqlalchemy import event, func, insert, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts.models import User
@@ -63,7 +62,6 @@ from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import Conversation, ConversationStatus, Message
 from ovillo.migrations import upgrade
 
-POSTGRES_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 AGENTS = 50
 PAGE = 50
 
@@ -115,29 +113,6 @@ NAMES = [
     "Peña",
     "Sofía",
 ]
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(kind: str, directory: Path) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{directory / 'ovillo.sqlite3'}"
-        return
-    name = f"ovillo_bench_{secrets.token_hex(4)}"
-    admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield (
-                make_url(POSTGRES_ADMIN_URL)
-                .set(database=name)
-                .render_as_string(hide_password=False)
-            )
-        finally:
-            async with admin.connect() as connection:
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 # --- Seeding ---------------------------------------------------------------------------------

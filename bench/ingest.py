@@ -47,7 +47,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,9 +55,9 @@ from typing import Any
 
 import aiohttp
 import uvloop
+from fresh_database import fresh_database
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ovillo.accounts import service as accounts_service
 from ovillo.channels.models import Channel, WebhookEvent
@@ -70,7 +70,6 @@ from ovillo.emulator.ids import new_bsuid, new_wamid
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import AuthorType, Direction, Message, MessageStatus
 
-POSTGRES_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 WEBHOOK_PATH = "/webhooks/whatsapp"
 # Statuses go out in waves, as a campaign's do: `sent` for a block of messages, then their
 # `delivered`, then their `read`.
@@ -229,32 +228,6 @@ async def wait_until_up(served: Served, path: str, *, within: float = 60.0) -> N
                         return
             await asyncio.sleep(0.1)
     raise RuntimeError(f"{served.name} did not start within {within}s:\n{served.tail()}")
-
-
-# --- Databases -------------------------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(kind: str, directory: Path) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{directory / 'ovillo.sqlite3'}"
-        return
-    name = f"ovillo_bench_{secrets.token_hex(4)}"
-    admin = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield (
-                make_url(POSTGRES_ADMIN_URL)
-                .set(database=name)
-                .render_as_string(hide_password=False)
-            )
-        finally:
-            async with admin.connect() as connection:
-                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 # --- The workspace, the number and the campaign ---------------------------------------------
