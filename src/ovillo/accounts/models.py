@@ -30,6 +30,8 @@ class Workspace(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Replies that opt a contact out of marketing ("STOP", "baja"...); None: the defaults.
+    opt_out_words: Mapped[list[str] | None] = mapped_column(JSONDocument, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

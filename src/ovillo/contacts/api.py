@@ -7,8 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from ovillo.contacts import service
-from ovillo.contacts.schemas import ContactCreate, ContactOut, ContactPageOut, ContactUpdate
+from ovillo.contacts import segments, service
+from ovillo.contacts.schemas import (
+    ContactCreate,
+    ContactOut,
+    ContactPageOut,
+    ContactUpdate,
+    SegmentCountOut,
+)
 from ovillo.core.auth import ApiContext, api_problem_responses
 from ovillo.core.deps import ClockDep, SessionDep
 
@@ -69,6 +75,28 @@ async def list_contacts(
     )
     return ContactPageOut(
         data=[ContactOut.of(contact) for contact in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "/segments/count",
+    summary="Count a segment",
+    response_model=SegmentCountOut,
+    responses=api_problem_responses(422),
+)
+async def count_segment(
+    body: segments.SegmentFilter, context: ApiContext, session: SessionDep, clock: ClockDep
+) -> SegmentCountOut:
+    """How many contacts the filter selects; those opted out of marketing and those Meta
+    reported as not on WhatsApp are left out and counted apart."""
+    count = await segments.count_segment(
+        session=session, workspace_id=context.workspace_id, spec=body, now=clock.now()
+    )
+    return SegmentCountOut(
+        matching=count.matching,
+        excluded_opted_out=count.excluded_opted_out,
+        excluded_not_on_whatsapp=count.excluded_not_on_whatsapp,
+        by_country=count.by_country,
     )
 
 

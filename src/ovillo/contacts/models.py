@@ -43,5 +43,8 @@ class Contact(Base):
     tags: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     # category ("marketing", "utility") -> ISO time the contact opted out; absent = opted in.
     opt_outs: Mapped[dict[str, str]] = mapped_column(JSONDocument, default=dict)
+    # When a send to the contact failed with 131026 (not on WhatsApp, or cannot receive):
+    # campaigns leave them out until they write to us again, which clears it.
+    not_on_whatsapp_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -111,3 +111,14 @@ class ContactPageOut(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
+
+
+class SegmentCountOut(BaseModel):
+    matching: int = Field(description="Contacts the filter selects that can be sent to.")
+    excluded_opted_out: int = Field(description="Selected, but opted out of marketing.")
+    excluded_not_on_whatsapp: int = Field(
+        description="Selected, but Meta reported them as not on WhatsApp (error 131026)."
+    )
+    by_country: dict[str, int] = Field(
+        description="The matching contacts by ISO country (`unknown` when not known)."
+    )

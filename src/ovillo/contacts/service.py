@@ -611,16 +611,18 @@ class ContactPage:
     next_cursor: str | None
 
 
-def _has_tag(session: AsyncSession, tag: str) -> ColumnElement[bool]:
+def has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
+    """The contact has ``tag``, on the database named by ``dialect`` (its SQLAlchemy name)."""
     # JSON arrays are searched differently: JSONB containment on PostgreSQL, json_each on
     # SQLite.
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         return type_coerce(Contact.tags, JSONB).contains([tag])
     elements = func.json_each(Contact.tags).table_valued("value").alias("tag")
     return exists(select(literal(1)).select_from(elements).where(column("value") == tag))
 
 
-def _like_pattern(text: str) -> str:
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (escape ``\\``) for text containing ``text`` literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -645,10 +647,10 @@ async def list_contacts(
     if cursor:
         query = query.where(Contact.id < decode_cursor(cursor))
     if tag:
-        query = query.where(_has_tag(session, tag.strip()))
+        query = query.where(has_tag(session.get_bind().dialect.name, tag.strip()))
     if search and search.strip():
         text = search.strip()
-        pattern = _like_pattern(text.lower())
+        pattern = like_pattern(text.lower())
         matches: list[ColumnElement[bool]] = [
             func.lower(Contact.name).like(pattern, escape="\\"),
             func.lower(Contact.profile_name).like(pattern, escape="\\"),

@@ -71,6 +71,8 @@ class Conversation(Base):
             "id",
         ),
         Index("ix_conversation_thread", "channel_id", "contact_id", "status"),
+        # When a contact last wrote, over all numbers: segments' "last inbound" filter.
+        Index("ix_conversation_contact_inbound", "contact_id", "last_inbound_at"),
         # One current (open or snoozed) conversation per contact and number: two webhooks
         # or a send and a webhook that open one at once cannot make two; the loser of the
         # race reads the winner's (``inbox.service.do_get_or_open_conversation``).

@@ -399,6 +399,16 @@ def assignee_filter(value: str) -> AssigneeFilter:
         ) from None
 
 
+def last_inbound_at_of(*, workspace_id: uuid.UUID, contact_id: Any) -> Any:
+    """When the contact last wrote, on any number of the workspace (None if never): a
+    correlated scalar subquery for other domains' filters, ``contact_id`` a column."""
+    return (
+        select(func.max(Conversation.last_inbound_at))
+        .where(Conversation.contact_id == contact_id, Conversation.workspace_id == workspace_id)
+        .scalar_subquery()
+    )
+
+
 def _views_query(workspace_id: uuid.UUID) -> Any:
     return (
         select(Conversation, Contact, Channel, User, Team)
