@@ -3,19 +3,23 @@ review, webhooks, sync, send outside the window, tracked links."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from ovillo.core.clock import ControllableClock, wait_for
+from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
 from ovillo.emulator.emulator import EmulatorConfig
 from ovillo.server import PlatformServer, serve_in_thread
+from ovillo.templates.models import PendingTemplateUpdate, Template
 from tests.api.conversing import Desk, open_desk
-from tests.api.ingesting import envelope, post_signed
+from tests.api.ingesting import Ingestion, envelope, post_signed
 
 GRAPH = "/v23.0"
 PNG = bytes.fromhex(
@@ -43,6 +47,18 @@ async def desk(
     platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
 ) -> Desk:
     return await open_desk(platform, http, emulator_http)
+
+
+@pytest.fixture
+async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
+    assert platform.emulator is not None
+    runtime = Runtime.from_settings(
+        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
+    )
+    try:
+        yield Ingestion(platform, runtime)
+    finally:
+        await runtime.aclose()
 
 
 def every_component(media_id: str | None = None, *, name: str = "spring_sale") -> dict[str, Any]:
@@ -296,6 +312,108 @@ async def test_the_list_filters_and_a_delete_reaches_meta(desk: Desk) -> None:
     assert gone.status_code == 404
     assert gone.json()["code"] == "template_not_found"
     assert [t["name"] for t in await emulator_templates(desk)] == ["order_update"]
+
+
+async def test_deleted_templates_free_their_place_in_the_wabas_quota(
+    desk: Desk, ingestion: Ingestion
+) -> None:
+    channel_id = uuid.UUID(desk.number["id"])
+    now = ingestion.now()
+    async with ingestion.session() as session:
+        session.add_all(
+            Template(
+                workspace_id=desk.workspace_id,
+                channel_id=channel_id,
+                waba_id=desk.number["waba_id"],
+                name=f"old_{n:03}",
+                language="en_US",
+                category="UTILITY",
+                parameter_format="POSITIONAL",
+                components=[],
+                status="DELETED",
+                created_at=now,
+                updated_at=now,
+                status_changed_at=now,
+            )
+            for n in range(250)
+        )
+        await session.commit()
+
+    fits = await create(desk, order_update())
+    async with ingestion.session() as session:
+        for template in await session.scalars(select(Template).where(Template.name < "old_249")):
+            template.status = "APPROVED"
+        await session.commit()
+    full = await create(desk, order_update("one_too_many"))
+
+    assert fits.status_code == 201, fits.text
+    assert full.status_code == 422, full.text
+    assert [v["code"] for v in full.json()["violations"]] == ["template_quota_reached"]
+
+
+async def test_an_approval_that_outruns_the_templates_row_is_applied(
+    desk: Desk, ingestion: Ingestion
+) -> None:
+    graph_auth = {"Authorization": f"Bearer {desk.number['access_token']}"}
+    first = await desk.emulator_http.post(
+        f"{GRAPH}/{desk.number['waba_id']}/message_templates",
+        headers=graph_auth,
+        json=order_update("made_first"),
+    )
+    assert first.status_code == 200, first.text
+    # The emulator numbers its ids in order: the next template made there gets this one.
+    next_id = str(int(first.json()["id"]) + 1)
+    early = envelope(
+        desk.number["waba_id"], "message_template_status_update",
+        {"event": "APPROVED", "message_template_id": int(next_id),
+         "message_template_name": "order_update", "message_template_language": "en_US",
+         "reason": "NONE"},
+    )  # fmt: skip
+    posted = await post_signed(desk.http, early, secret=desk.number["app_secret"])
+    assert posted.status_code == 200, posted.text
+
+    async def parked() -> bool:
+        return await ingestion.count(PendingTemplateUpdate) == 1
+
+    await ingestion.settle(parked, what="the early approval parked")
+    created = await create(desk, order_update())
+
+    assert created.status_code == 201, created.text
+    template = created.json()
+    assert template["meta_template_id"] == next_id
+    assert template["status"] == "APPROVED"
+    history = (await desk.get(f"/templates/{template['id']}")).json()["history"]
+    assert [(e["value"], e["source"]) for e in history] == [
+        ("PENDING", "submit"),
+        ("APPROVED", "webhook"),
+    ]
+    assert await ingestion.count(PendingTemplateUpdate) == 0
+
+
+async def test_a_parked_approval_the_create_missed_is_swept_in(
+    desk: Desk, ingestion: Ingestion
+) -> None:
+    created = await create(desk, order_update())
+    assert created.status_code == 201, created.text
+    template = created.json()
+    # As if the webhook's transaction and the create's each looked before the other committed.
+    async with ingestion.session() as session:
+        session.add(
+            PendingTemplateUpdate(
+                waba_id=desk.number["waba_id"], meta_template_id=template["meta_template_id"],
+                field="message_template_status_update",
+                value={"event": "APPROVED", "message_template_id": template["meta_template_id"],
+                       "message_template_name": "order_update",
+                       "message_template_language": "en_US", "reason": "NONE"},
+                received_at=ingestion.now(),
+            )
+        )  # fmt: skip
+        await session.commit()
+
+    swept = await wait_for_template(desk, template["id"], "APPROVED")
+
+    assert [e["source"] for e in swept["history"]] == ["submit", "webhook"]
+    assert await ingestion.count(PendingTemplateUpdate) == 0
 
 
 async def test_sync_picks_up_what_changed_on_metas_side(desk: Desk) -> None:

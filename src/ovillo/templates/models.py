@@ -143,3 +143,23 @@ class LinkClick(Base):
     campaign_id: Mapped[uuid.UUID | None] = mapped_column(UUIDKey, default=None)
     user_agent: Mapped[str | None] = mapped_column(String(300), default=None)
     clicked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PendingTemplateUpdate(Base):
+    """A template webhook for a Meta template id we do not store yet.
+
+    An instant review can answer before the template's row is committed (the create call
+    is still waiting on Meta's answer); the update waits here and is applied when the row
+    appears (at once, or by the timers' sweep), instead of being lost until the next sync.
+    """
+
+    __tablename__ = "pending_template_update"
+    __table_args__ = (Index("ix_pending_template_update_meta", "waba_id", "meta_template_id"),)
+
+    id: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
+    waba_id: Mapped[str] = mapped_column(String(64))
+    meta_template_id: Mapped[str] = mapped_column(String(64))
+    # The webhook's field (which of Meta's three template webhooks) and its value.
+    field: Mapped[str] = mapped_column(String(64))
+    value: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -44,6 +44,7 @@ from ovillo.templates.errors import (
 )
 from ovillo.templates.models import (
     LinkClick,
+    PendingTemplateUpdate,
     Template,
     TemplateEvent,
     TemplateEventKind,
@@ -369,7 +370,12 @@ async def check_create_template(
     existing = await session.scalar(
         select(func.count())
         .select_from(Template)
-        .where(Template.workspace_id == workspace_id, Template.waba_id == channel.waba_id)
+        .where(
+            Template.workspace_id == workspace_id,
+            Template.waba_id == channel.waba_id,
+            # Meta frees a deleted template's place in the quota (its name stays taken).
+            Template.status != "DELETED",
+        )
     )
     quota = template_rules.check_template_quota(existing_templates=existing or 0)
     violations = problems + _violations_of([*found, *([quota] if quota else [])])
@@ -434,6 +440,7 @@ async def check_create_template(
             value=template.category, source="submit", now=now,
         )  # fmt: skip
         template.previous_category = str(request["category"])
+    await _apply_parked_for(session, template, now=now)
     await session.commit()
     log.info(
         "template_submitted",
@@ -633,6 +640,15 @@ async def sync_templates(
                 detail="No longer listed by Meta.", source="sync", now=now,
             )  # fmt: skip
             deleted += 1
+    # What Meta lists now supersedes any webhook parked for these templates.
+    await session.execute(
+        delete(PendingTemplateUpdate).where(
+            PendingTemplateUpdate.waba_id == waba_id,
+            PendingTemplateUpdate.meta_template_id.in_(
+                [t.meta_template_id for t in ours.values() if t.meta_template_id]
+            ),
+        )
+    )
     state = await session.get(TemplateSync, channel_id)
     if state is None:
         session.add(TemplateSync(channel_id=channel_id, workspace_id=workspace_id, synced_at=now))
@@ -705,8 +721,10 @@ async def do_apply_template_webhook(
     *, session: AsyncSession, waba_id: str, value: TemplateWebhookValue, now: datetime
 ) -> int:
     """Apply a template status, quality or category webhook of the WABA to our templates
-    (in every workspace that has the WABA); the number of templates it matched. No commit:
-    the caller applies the webhook in its transaction."""
+    (in every workspace that has the WABA); the number of templates it matched. One that
+    matches nothing is parked (``PendingTemplateUpdate``): an instant review can outrun the
+    commit of the template's row. No commit: the caller applies the webhook in its
+    transaction."""
     meta_id = str(value.message_template_id)
     templates = list(
         await session.scalars(
@@ -725,44 +743,144 @@ async def do_apply_template_webhook(
                 )
             )
         )
+    if not templates:
+        session.add(
+            PendingTemplateUpdate(
+                waba_id=waba_id, meta_template_id=meta_id, field=type(value).FIELD,
+                value=value.to_wire(), received_at=now,
+            )
+        )  # fmt: skip
+        log.info("template_update_parked", waba_id=waba_id, meta_template_id=meta_id)
+        return 0
     for template in templates:
-        template.meta_template_id = meta_id
-        if isinstance(value, wire.TemplateStatusUpdateValue):
-            reason = value.reason if value.reason and value.reason != "NONE" else None
-            detail = None
-            if value.other_info is not None:
-                detail = " ".join(
-                    x for x in (value.other_info.title, value.other_info.description) if x
-                )
-            elif value.rejection_info is not None:
-                detail = value.rejection_info.recommendation or value.rejection_info.reason
-            event = value.event.upper()
-            if event in _EVENT_STATUS:
-                detail = " ".join(x for x in (event, detail) if x)
-            _set_status(
-                session, template, _EVENT_STATUS.get(event, event), reason=reason,
-                detail=detail or None, source="webhook", now=now,
-            )  # fmt: skip
-            if value.message_template_category:
-                _set_category(
-                    session, template, value.message_template_category, source="webhook", now=now
-                )
-        elif isinstance(value, wire.TemplateQualityUpdateValue):
-            _set_quality(session, template, value.new_quality_score, source="webhook", now=now)
-        else:
-            category = value.new_category or value.correct_category
-            if category:
-                _set_category(session, template, category, source="webhook", now=now)
-        log.info(
-            "template_updated_by_webhook",
-            workspace_id=str(template.workspace_id),
-            template_id=str(template.id),
-            status=template.status,
-            category=template.category,
-            quality_score=template.quality_score,
-        )
+        _apply_update(session, template, value, now=now)
     await session.flush()
     return len(templates)
+
+
+def _apply_update(
+    session: AsyncSession, template: Template, value: TemplateWebhookValue, *, now: datetime
+) -> None:
+    template.meta_template_id = str(value.message_template_id)
+    if isinstance(value, wire.TemplateStatusUpdateValue):
+        reason = value.reason if value.reason and value.reason != "NONE" else None
+        detail = None
+        if value.other_info is not None:
+            detail = " ".join(
+                x for x in (value.other_info.title, value.other_info.description) if x
+            )
+        elif value.rejection_info is not None:
+            detail = value.rejection_info.recommendation or value.rejection_info.reason
+        event = value.event.upper()
+        if event in _EVENT_STATUS:
+            detail = " ".join(x for x in (event, detail) if x)
+        _set_status(
+            session, template, _EVENT_STATUS.get(event, event), reason=reason,
+            detail=detail or None, source="webhook", now=now,
+        )  # fmt: skip
+        if value.message_template_category:
+            _set_category(
+                session, template, value.message_template_category, source="webhook", now=now
+            )
+    elif isinstance(value, wire.TemplateQualityUpdateValue):
+        _set_quality(session, template, value.new_quality_score, source="webhook", now=now)
+    else:
+        category = value.new_category or value.correct_category
+        if category:
+            _set_category(session, template, category, source="webhook", now=now)
+    log.info(
+        "template_updated_by_webhook",
+        workspace_id=str(template.workspace_id),
+        template_id=str(template.id),
+        status=template.status,
+        category=template.category,
+        quality_score=template.quality_score,
+    )
+
+
+_PARKED_VALUES: dict[str, type[TemplateWebhookValue]] = {
+    model.FIELD: model
+    for model in (
+        wire.TemplateStatusUpdateValue,
+        wire.TemplateQualityUpdateValue,
+        wire.TemplateCategoryUpdateValue,
+    )
+}
+# A parked update nobody claimed: the periodic sync has brought its template up to date.
+PARKED_UPDATE_TTL = timedelta(days=1)
+
+
+def _apply_parked_rows(
+    session: AsyncSession,
+    template: Template,
+    rows: Sequence[PendingTemplateUpdate],
+    *,
+    statuses: bool,
+    now: datetime,
+) -> None:
+    for row in rows:
+        model = _PARKED_VALUES.get(row.field)
+        try:
+            value = model.model_validate(row.value) if model is not None else None
+        except ValueError:
+            value = None
+        if value is None:
+            log.warning("template_update_unreadable", pending_template_update_id=row.id)
+        elif statuses or not isinstance(value, wire.TemplateStatusUpdateValue):
+            _apply_update(session, template, value, now=now)
+
+
+async def do_apply_parked_updates(*, session: AsyncSession, now: datetime) -> int:
+    """Apply the parked template webhooks whose template is stored now, and forget them and
+    the ones older than ``PARKED_UPDATE_TTL``; how many were applied. A parked status is
+    applied only to a template whose status has not changed since it was stored (a newer
+    webhook or a sync knows better). No commit."""
+    matched = list(
+        await session.execute(
+            select(PendingTemplateUpdate, Template)
+            .join(
+                Template,
+                (Template.waba_id == PendingTemplateUpdate.waba_id)
+                & (Template.meta_template_id == PendingTemplateUpdate.meta_template_id),
+            )
+            .order_by(PendingTemplateUpdate.id)
+        )
+    )
+    per_template: dict[uuid.UUID, tuple[Template, list[PendingTemplateUpdate]]] = {}
+    for row, template in matched:
+        per_template.setdefault(template.id, (template, []))[1].append(row)
+    for template, rows in per_template.values():
+        unchanged = template.status_changed_at <= template.created_at
+        _apply_parked_rows(session, template, rows, statuses=unchanged, now=now)
+    done = {row.id for row, _ in matched}
+    await session.execute(
+        delete(PendingTemplateUpdate).where(
+            PendingTemplateUpdate.id.in_(done)
+            | (PendingTemplateUpdate.received_at < now - PARKED_UPDATE_TTL)
+        )
+    )
+    await session.flush()
+    return len(done)
+
+
+async def _apply_parked_for(session: AsyncSession, template: Template, *, now: datetime) -> None:
+    rows = list(
+        await session.scalars(
+            select(PendingTemplateUpdate)
+            .where(
+                PendingTemplateUpdate.waba_id == template.waba_id,
+                PendingTemplateUpdate.meta_template_id == template.meta_template_id,
+            )
+            .order_by(PendingTemplateUpdate.id)
+        )
+    )
+    if rows:
+        _apply_parked_rows(session, template, rows, statuses=True, now=now)
+        await session.execute(
+            delete(PendingTemplateUpdate).where(
+                PendingTemplateUpdate.id.in_([row.id for row in rows])
+            )
+        )
 
 
 # --- Sending -----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from ovillo.core import idempotency
 from ovillo.core.notify import Waiter
 from ovillo.core.runtime import Runtime
 from ovillo.inbox import outbox
+from ovillo.templates import service as templates_service
 from ovillo.templates import tasks as template_tasks
 from ovillo.worker import timers
 from ovillo.worker.leases import acquire_lease_token, release_lease
@@ -271,6 +272,7 @@ class Worker:
                 return False
             await idempotency.do_prune_records(session=session, now=now)
             await timers.do_wake_snoozed_conversations(session=session, now=now)
+            await templates_service.do_apply_parked_updates(session=session, now=now)
             await session.commit()
         # Calls Meta: in sessions of its own, none held across the network.
         await template_tasks.sync_due_templates(self.runtime, now=now)
