@@ -1,7 +1,7 @@
 """contact imports: an import's progress and counters, and the rows it rejected
 
 Revision ID: 0020
-Revises: 0010
+Revises: 0015
 Create Date: 2026-11-25 20:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0020"
-down_revision: str | None = "0010"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
