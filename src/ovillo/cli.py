@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -19,6 +20,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+contacts_app = typer.Typer(help="A workspace's contacts.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
 
 console = Console(stderr=True)
 
@@ -137,6 +140,102 @@ def db_upgrade(
     configure_logging(level=settings.log.level, json_output=settings.log.json_output)
     upgrade(settings, revision)
     console.print(f"database at revision {revision}")
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="A .csv or .xlsx file."),
+    workspace: str = typer.Option(..., help="The workspace's id (or its name)."),
+    default_country: str | None = typer.Option(
+        None, help="ISO country (like MX) of numbers written without +country code."
+    ),
+    map_: list[str] = typer.Option(
+        [],
+        "--map",
+        help="COLUMN=TARGET, repeatable; TARGET is phone, name, first_name, last_name, "
+        "country, tags, skip or attribute:KEY. Other columns are mapped from their headers.",
+    ),
+    tag: list[str] = typer.Option([], help="A tag to give every imported contact; repeatable."),
+    rejects: Path | None = typer.Option(
+        None, help="Where to write the rejected rows [default: FILE.rejects.csv beside FILE]."
+    ),
+) -> None:
+    """Import contacts from a spreadsheet: one contact per number, rejected rows reported."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from ovillo.accounts import service as accounts_service
+    from ovillo.contacts import importing
+    from ovillo.contacts.models import ContactImport
+    from ovillo.core.errors import OvilloError
+    from ovillo.core.runtime import Runtime
+
+    settings = get_settings()
+    configure_logging(level="WARNING", json_output=settings.log.json_output)
+    overrides: dict[str, str] = {}
+    for item in map_:
+        column, separator, target = item.partition("=")
+        if not separator or not column.strip():
+            raise typer.BadParameter(f"{item!r} is not COLUMN=TARGET", param_hint="--map")
+        overrides[column.strip()] = target.strip()
+    rejects_path = rejects or file.with_name(f"{file.stem}.rejects.csv")
+
+    async def run() -> ContactImport:
+        runtime = Runtime.from_settings(settings)
+        try:
+            async with runtime.sessionmaker() as session:
+                found = await accounts_service.find_workspace_or_raise(
+                    session=session, key=workspace
+                )
+                started = await importing.check_local_file(
+                    session=session,
+                    workspace_id=found.id,
+                    path=file,
+                    default_country=default_country,
+                    overrides=overrides,
+                    tags=tag,
+                    now=runtime.clock.now(),
+                )
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                bar = progress.add_task("rows read", total=None)
+                done = await importing.run_import(
+                    engine=runtime.engine,
+                    sessionmaker=runtime.sessionmaker,
+                    clock=runtime.clock,
+                    import_id=started.id,
+                    path=file,
+                    on_progress=lambda state: progress.update(bar, completed=state.rows_read),
+                )
+            if done.rejected:
+                async with runtime.sessionmaker() as session:
+                    with rejects_path.open("w", encoding="utf-8", newline="") as target:
+                        async for text in importing.iter_rejects(
+                            session=session, contact_import=done
+                        ):
+                            target.write(text)
+            return done
+        finally:
+            await runtime.aclose()
+
+    try:
+        done = asyncio.run(run())
+    except OvilloError as error:
+        console.print(f"[bold red]Not imported:[/] {error}")
+        raise typer.Exit(code=2) from None
+    typer.echo(
+        f"{done.rows_read} rows read: {done.created} contacts created, "
+        f"{done.updated} updated, {done.rejected} rejected"
+    )
+    if done.rejected:
+        typer.echo(f"rejected rows: {rejects_path}")
+    if done.error:
+        console.print(f"[bold red]The import stopped:[/] {done.error}")
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":  # pragma: no cover

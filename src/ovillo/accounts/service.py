@@ -8,6 +8,7 @@ by ``create_api_key``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -102,6 +103,18 @@ async def get_workspace_or_raise(*, session: AsyncSession, workspace_id: uuid.UU
     if workspace is None:
         raise WorkspaceNotFoundError(f"workspace {workspace_id} does not exist")
     return workspace
+
+
+async def find_workspace_or_raise(*, session: AsyncSession, key: str) -> Workspace:
+    """The workspace named by ``key``: its id, or its name when exactly one has it (the
+    command line's ``--workspace``)."""
+    with contextlib.suppress(ValueError):
+        return await get_workspace_or_raise(session=session, workspace_id=uuid.UUID(key))
+    named = list(await session.scalars(select(Workspace).where(Workspace.name == key).limit(2)))
+    if len(named) != 1:
+        problem = "several workspaces are" if named else "no workspace is"
+        raise WorkspaceNotFoundError(f"{problem} named {key!r}; give its id")
+    return named[0]
 
 
 # --- Users -------------------------------------------------------------------------------
