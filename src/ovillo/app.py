@@ -19,6 +19,8 @@ from ovillo.accounts.api import router as accounts_router
 from ovillo.accounts.views import router as accounts_pages
 from ovillo.channels.api import router as channels_router
 from ovillo.channels.webhooks import router as webhooks_router
+from ovillo.contacts import importing
+from ovillo.contacts.api import imports_router as contact_imports_router
 from ovillo.contacts.api import router as contacts_router
 from ovillo.core.auth import install_auth_problem_handler
 from ovillo.core.deps import RuntimeDep
@@ -70,6 +72,8 @@ def create_app(
             if worker is not None and worker_task is not None:
                 await worker.stop()
                 await worker_task
+            # Imports running in this process end ``failed`` ("the server stopped").
+            await importing.stop_background_imports()
             if owned:
                 await app.state.runtime.aclose()
 
@@ -87,6 +91,7 @@ def create_app(
     app.include_router(accounts_router, prefix="/api/v1")
     app.include_router(channels_router, prefix="/api/v1")
     app.include_router(webhooks_router)
+    app.include_router(contact_imports_router, prefix="/api/v1")
     app.include_router(contacts_router, prefix="/api/v1")
     app.include_router(inbox_router, prefix="/api/v1")
     install_pages(app, settings)

@@ -171,12 +171,6 @@ def contacts_import(
 
     settings = get_settings()
     configure_logging(level="WARNING", json_output=settings.log.json_output)
-    overrides: dict[str, str] = {}
-    for item in map_:
-        column, separator, target = item.partition("=")
-        if not separator or not column.strip():
-            raise typer.BadParameter(f"{item!r} is not COLUMN=TARGET", param_hint="--map")
-        overrides[column.strip()] = target.strip()
     rejects_path = rejects or file.with_name(f"{file.stem}.rejects.csv")
 
     async def run() -> ContactImport:
@@ -191,7 +185,7 @@ def contacts_import(
                     workspace_id=found.id,
                     path=file,
                     default_country=default_country,
-                    overrides=overrides,
+                    overrides=importing.parse_overrides(map_),
                     tags=tag,
                     now=runtime.clock.now(),
                 )
@@ -212,12 +206,11 @@ def contacts_import(
                     on_progress=lambda state: progress.update(bar, completed=state.rows_read),
                 )
             if done.rejected:
-                async with runtime.sessionmaker() as session:
-                    with rejects_path.open("w", encoding="utf-8", newline="") as target:
-                        async for text in importing.iter_rejects(
-                            session=session, contact_import=done
-                        ):
-                            target.write(text)
+                with rejects_path.open("w", encoding="utf-8", newline="") as target:
+                    async for text in importing.rejects_csv(
+                        sessionmaker=runtime.sessionmaker, contact_import=done
+                    ):
+                        target.write(text)
             return done
         finally:
             await runtime.aclose()

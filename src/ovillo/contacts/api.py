@@ -5,20 +5,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from ovillo.contacts import segments, service
+from ovillo.contacts import importing, segments, service
 from ovillo.contacts.schemas import (
     ContactCreate,
+    ContactImportOut,
     ContactOut,
     ContactPageOut,
     ContactUpdate,
     SegmentCountOut,
 )
-from ovillo.core.auth import ApiContext, api_problem_responses
-from ovillo.core.deps import ClockDep, SessionDep
+from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
+from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
+# Mounted before ``router``, whose ``/contacts/{contact_id}`` would take "imports" for an id.
+imports_router = APIRouter(prefix="/contacts/imports", tags=["contacts"])
 
 
 @router.post(
@@ -167,3 +172,94 @@ async def delete_contact(
         session=session, workspace_id=context.workspace_id, contact_id=contact_id
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@imports_router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Import contacts from a file",
+    response_model=ContactImportOut,
+    responses=api_problem_responses(422),
+)
+async def create_import(
+    context: ApiContext,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    file: Annotated[UploadFile, File(description="A CSV (any delimiter) or XLSX file.")],
+    default_country: Annotated[
+        str | None,
+        Form(max_length=2, description="ISO country of numbers written without +country code."),
+    ] = None,
+    map: Annotated[
+        list[str],
+        Form(
+            description="COLUMN=TARGET, repeatable, over the mapping guessed from the headers; "
+            "TARGET is phone, name, first_name, last_name, country, tags, skip or "
+            "attribute:KEY."
+        ),
+    ] = [],  # noqa: B006 (FastAPI copies parameter defaults per request)
+    tag: Annotated[list[str], Form(description="A tag for every contact; repeatable.")] = [],  # noqa: B006 (as above)
+) -> ContactImportOut:
+    """The file is kept and imported in the background: poll the import until its `status`
+    is `finished` (or `failed`). One contact per number (rows of a known number are merged:
+    attributes merged, tags added); rows that cannot be imported are counted and listed in
+    `rejects_url`, and cost nothing to the others."""
+    contact_import = await importing.check_upload_and_start(
+        session=session,
+        settings=runtime.settings,
+        workspace_id=context.workspace_id,
+        file_name=file.filename or "contacts.csv",
+        source=file.file,
+        default_country=default_country,
+        overrides=importing.parse_overrides(map),
+        tags=tag,
+        now=runtime.clock.now(),
+    )
+    importing.start_in_background(runtime=runtime, contact_import=contact_import)
+    return ContactImportOut.of(contact_import)
+
+
+@imports_router.get(
+    "/{import_id}",
+    summary="Get a contact import",
+    response_model=ContactImportOut,
+    responses=api_problem_responses(404, 422),
+)
+async def get_import(
+    import_id: uuid.UUID, context: ApiContext, session: SessionDep
+) -> ContactImportOut:
+    """Its status and counters, which move as each batch of rows is written."""
+    contact_import = await importing.get_import_or_raise(
+        session=session, workspace_id=context.workspace_id, import_id=import_id
+    )
+    return ContactImportOut.of(contact_import)
+
+
+@imports_router.get(
+    "/{import_id}/rejects",
+    summary="Download an import's rejected rows",
+    response_class=StreamingResponse,
+    responses={
+        **api_problem_responses(404, 422),
+        200: {"content": {"text/csv": {}}, "description": "The rejected rows."},
+    },
+)
+async def get_import_rejects(
+    import_id: uuid.UUID,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> StreamingResponse:
+    """CSV: `line, field, value, reason, detail`, then the row's own columns, so the file can
+    be fixed and imported again."""
+    # Checked in a session closed before streaming (as `/inbox/events`): the stream reads
+    # each page in a short session of its own.
+    async with runtime.sessionmaker() as session:
+        context = await api_context(session, runtime.clock, credentials)
+        contact_import = await importing.get_import_or_raise(
+            session=session, workspace_id=context.workspace_id, import_id=import_id
+        )
+    return StreamingResponse(
+        importing.rejects_csv(sessionmaker=runtime.sessionmaker, contact_import=contact_import),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="rejects-{contact_import.id}.csv"'},
+    )

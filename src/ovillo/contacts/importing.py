@@ -52,6 +52,7 @@ from ovillo.core import ids
 from ovillo.core.clock import Clock
 from ovillo.core.db import insert_for, sqlite_write_gate
 from ovillo.core.errors import NotFoundError, OvilloError
+from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -233,6 +234,17 @@ def apply_overrides(
             ]
         result[position] = canonical
     return result
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, str]:
+    """``COLUMN=TARGET`` items (the CLI's ``--map``, the API's ``map`` fields) as a dict."""
+    overrides: dict[str, str] = {}
+    for item in items:
+        column, separator, target = item.partition("=")
+        if not separator or not column.strip() or not target.strip():
+            raise InvalidImportError(f"{item!r} is not COLUMN=TARGET", column=column or None)
+        overrides[column.strip()] = target.strip()
+    return overrides
 
 
 def check_mapping(headers: Sequence[str], mapping: Sequence[str]) -> list[str]:
@@ -865,45 +877,93 @@ async def _finish(
         return contact_import
 
 
-async def iter_rejects(
-    *, session: AsyncSession, contact_import: ContactImport, page: int = 5_000
+async def get_rejects_page(
+    *, session: AsyncSession, import_id: uuid.UUID, after_line: int, limit: int
+) -> list[ContactImportReject]:
+    """Rejects of an import past ``after_line``, by line (callers scope ``import_id``)."""
+    return list(
+        await session.scalars(
+            select(ContactImportReject)
+            .where(
+                ContactImportReject.import_id == import_id,
+                ContactImportReject.line > after_line,
+            )
+            .order_by(ContactImportReject.line)
+            .limit(limit)
+        )
+    )
+
+
+async def rejects_csv(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    contact_import: ContactImport,
+    page: int = 5_000,
 ) -> AsyncIterator[str]:
-    """The import's rejects as CSV text, a page of rows at a time: ``line, field, value,
-    reason, detail``, then the file's own columns (fix them and import the file again)."""
+    """The import's rejects as CSV text, a page at a time: ``line, field, value, reason,
+    detail``, then the file's own columns (fix them and import the file again).
+
+    Each page is read in a short session of its own: a download held open for minutes must
+    not hold a database connection (nor SQLite's write lock) that long."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["line", "field", "value", "reason", "detail", *contact_import.columns])
     after = 0
     while True:
-        rejects = list(
-            await session.scalars(
-                select(ContactImportReject)
-                .where(
-                    ContactImportReject.import_id == contact_import.id,
-                    ContactImportReject.line > after,
-                )
-                .order_by(ContactImportReject.line)
-                .limit(page)
+        async with sessionmaker() as session:
+            rejects = await get_rejects_page(
+                session=session, import_id=contact_import.id, after_line=after, limit=page
             )
-        )
         for reject in rejects:
-            writer.writerow(
-                [
-                    reject.line,
-                    reject.field,
-                    reject.value,
-                    reject.reason,
-                    reject.detail,
-                    *reject.cells,
-                ]
-            )
+            described = [reject.line, reject.field, reject.value, reject.reason, reject.detail]
+            writer.writerow([*described, *reject.cells])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
         if len(rejects) < page:
             return
         after = rejects[-1].line
-        session.expunge_all()
+
+
+async def check_upload_and_start(
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    workspace_id: uuid.UUID,
+    file_name: str,
+    source: IO[bytes],
+    default_country: str | None,
+    overrides: Mapping[str, str],
+    tags: Sequence[str],
+    now: datetime,
+) -> ContactImport:
+    """An uploaded file kept and its import started at once (the REST API): the automatic
+    mapping adjusted by ``overrides``. A mapping that cannot work (no phone column, an
+    unknown target) refuses the upload and deletes the file. Commits; the caller runs it."""
+    contact_import = await check_upload(
+        session=session,
+        settings=settings,
+        workspace_id=workspace_id,
+        file_name=file_name,
+        source=source,
+        default_country=default_country,
+        now=now,
+    )
+    try:
+        return await check_start(
+            session=session,
+            workspace_id=workspace_id,
+            import_id=contact_import.id,
+            overrides=overrides,
+            tags=tags,
+            now=now,
+        )
+    except InvalidImportError:
+        await session.rollback()
+        await session.delete(contact_import)
+        await session.commit()
+        upload_path(settings, contact_import).unlink(missing_ok=True)
+        raise
 
 
 # --- In the background of the serving process ----------------------------------------------
@@ -914,22 +974,17 @@ _running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task[
 
 
 def start_in_background(
-    *,
-    engine: AsyncEngine,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    clock: Clock,
-    settings: Settings,
-    contact_import: ContactImport,
+    *, runtime: Runtime, contact_import: ContactImport
 ) -> asyncio.Task[ContactImport]:
     """Run a started import as a task of this process; its file is deleted when it ends."""
-    path = upload_path(settings, contact_import)
+    path = upload_path(runtime.settings, contact_import)
 
     async def run() -> ContactImport:
         try:
             return await run_import(
-                engine=engine,
-                sessionmaker=sessionmaker,
-                clock=clock,
+                engine=runtime.engine,
+                sessionmaker=runtime.sessionmaker,
+                clock=runtime.clock,
                 import_id=contact_import.id,
                 path=path,
             )

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ovillo.contacts.models import Contact
+from ovillo.contacts.models import Contact, ContactImport
 from ovillo.contacts.service import display_name
 
 Attributes = dict[str, Any]
@@ -122,3 +122,55 @@ class SegmentCountOut(BaseModel):
     by_country: dict[str, int] = Field(
         description="The matching contacts by ISO country (`unknown` when not known)."
     )
+
+
+class ImportColumnOut(BaseModel):
+    name: str = Field(description="The column's header in the file.")
+    target: str = Field(
+        description="phone, name, first_name, last_name, country, tags, skip or attribute:KEY."
+    )
+
+
+class ContactImportOut(BaseModel):
+    id: uuid.UUID
+    status: str = Field(description="pending, running, finished or failed.")
+    file_name: str
+    file_size: int
+    default_country: str | None
+    columns: list[ImportColumnOut]
+    tags: list[str] = Field(description="Given to every imported contact.")
+    rows_read: int = Field(description="Rows read so far (blank rows are not rows).")
+    created: int = Field(description="Rows that made a new contact.")
+    updated: int = Field(description="Rows merged into a contact (earlier in the file too).")
+    rejected: int = Field(description="Rows not imported; see `rejects_url`.")
+    error: str | None = Field(description="Why a failed import stopped.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    rejects_url: str = Field(description="The rejected rows as CSV.")
+
+    @classmethod
+    def of(cls, contact_import: ContactImport) -> ContactImportOut:
+        return cls(
+            id=contact_import.id,
+            status=contact_import.status,
+            file_name=contact_import.file_name,
+            file_size=contact_import.file_size,
+            default_country=contact_import.default_country,
+            columns=[
+                ImportColumnOut(name=name, target=target)
+                for name, target in zip(
+                    contact_import.columns, contact_import.mapping, strict=False
+                )
+            ],
+            tags=list(contact_import.tags),
+            rows_read=contact_import.rows_read,
+            created=contact_import.created,
+            updated=contact_import.updated,
+            rejected=contact_import.rejected,
+            error=contact_import.error,
+            created_at=contact_import.created_at,
+            started_at=contact_import.started_at,
+            finished_at=contact_import.finished_at,
+            rejects_url=f"/api/v1/contacts/imports/{contact_import.id}/rejects",
+        )
