@@ -17,6 +17,7 @@ from sqlalchemy import text
 from ovillo import __version__, demo
 from ovillo.accounts.api import router as accounts_router
 from ovillo.accounts.views import router as accounts_pages
+from ovillo.campaigns.api import router as campaigns_router
 from ovillo.channels.api import router as channels_router
 from ovillo.channels.webhooks import router as webhooks_router
 from ovillo.contacts import importing
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(contact_imports_router, prefix="/api/v1")
     app.include_router(contacts_router, prefix="/api/v1")
     app.include_router(inbox_router, prefix="/api/v1")
+    app.include_router(campaigns_router, prefix="/api/v1")
     install_pages(app, settings)
     app.include_router(accounts_pages)
     app.include_router(inbox_pages)

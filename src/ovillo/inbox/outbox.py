@@ -28,11 +28,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, Table, and_, bindparam, case, exists, func, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
@@ -47,6 +59,7 @@ from ovillo.inbox.models import (
     MessageStatus,
     PendingStatus,
 )
+from ovillo.rules import limits
 from ovillo.worker.leases import lease_is_held
 
 __all__ = [
@@ -66,7 +79,9 @@ __all__ = [
     "do_lock_conversations",
     "do_reconcile_from_status",
     "do_requeue_unanswered",
+    "do_withdraw_queued",
     "due_channel_ids",
+    "limit_window_usage",
     "next_due_at",
     "send_lease_name",
     "wamids_with_pending_statuses",
@@ -280,6 +295,64 @@ async def do_enqueue_message(
     await notify(session, OUTBOX_TOPIC)
     live.message_created(session, message=message, conversation=conversation)
     return message
+
+
+async def do_withdraw_queued(
+    *, session: AsyncSession, message_ids: Collection[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Take back those of ``message_ids`` that are still ``queued`` (no pipeline claimed
+    them, and none will): their rows are deleted. Returns the ids withdrawn; no commit.
+
+    For a campaign cancelled or stopped while its messages wait in the outbox. One
+    conditional DELETE: a message the pipeline claimed meanwhile is ``sending`` and stays
+    (PostgreSQL: the claim's row lock makes this wait for it; SQLite: one writer).
+    """
+    if not message_ids:
+        return []
+    result = await session.execute(
+        delete(Message)
+        .where(Message.id.in_(list(message_ids)), Message.status == MessageStatus.QUEUED)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    withdrawn = list(result.scalars())
+    if withdrawn:
+        log.info("messages_withdrawn", count=len(withdrawn))
+    return withdrawn
+
+
+async def limit_window_usage(
+    *, session: AsyncSession, waba_id: str, now: datetime
+) -> tuple[int, datetime | None]:
+    """Unique contacts sent a template from the WABA's numbers in the moving 24 hours
+    (``rules.limits``), and when the first of them leaves the window (None: none counted).
+
+    Counted as a campaign must before it queues more: messages still ``queued`` or
+    ``sending`` count (they will leave), failed ones do not, and a template answered inside
+    a customer-service window counts too (an over-count, never an under-count).
+    """
+    since = now - limits.LIMIT_WINDOW
+    at = func.coalesce(Message.accepted_at, Message.queued_at, Message.created_at)
+    per_contact = (
+        select(Message.contact_id, func.max(at).label("last_at"))
+        .join(Channel, Channel.id == Message.channel_id)
+        .where(
+            Channel.waba_id == waba_id,
+            Message.direction == Direction.OUTBOUND,
+            Message.type == "template",
+            Message.status != MessageStatus.FAILED,
+            at > since,
+        )
+        .group_by(Message.contact_id)
+        .subquery()
+    )
+    row = (await session.execute(select(func.count(), func.min(per_contact.c.last_at)))).one()
+    count, oldest = int(row[0] or 0), row[1]
+    if isinstance(oldest, str):  # SQLite hands back an aggregate of datetimes as text
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return count, (oldest + limits.LIMIT_WINDOW) if oldest is not None else None
 
 
 # --- Reconciling a send whose answer was lost ---------------------------------------------

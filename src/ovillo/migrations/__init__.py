@@ -21,6 +21,7 @@ MIGRATIONS_DIR = Path(__file__).parent
 # Every module that declares tables, so autogenerate sees the whole schema.
 MODEL_MODULES: tuple[str, ...] = (
     "ovillo.accounts.models",
+    "ovillo.campaigns.models",
     "ovillo.channels.models",
     "ovillo.contacts.models",
     "ovillo.inbox.models",

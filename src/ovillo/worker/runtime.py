@@ -14,7 +14,10 @@ Loops:
   `SendPipeline` (many numbers at once);
 - ingestion: applies the durable webhook log and downloads media
   (``ovillo.inbox.ingest.apply_pending_events``);
-- timers: prune idempotency records older than 24 hours, wake snoozed conversations.
+- timers: prune idempotency records older than 24 hours, wake snoozed conversations;
+- campaigns: writes running campaigns' audiences and tops up their numbers' outboxes
+  (``ovillo.campaigns.dispatch``); no lease, since a recipient is queued once whoever
+  queues it, so a worker restarted after a crash goes on at once.
 
 Sends left unanswered (a lost answer, a worker that died) are the number's pipeline's to
 settle, under its lease: the sends loop counts them as due work once their grace period
@@ -37,6 +40,8 @@ from typing import Any
 
 import structlog
 
+from ovillo.campaigns import dispatch as campaign_dispatch
+from ovillo.campaigns import service as campaigns_service
 from ovillo.core import idempotency
 from ovillo.core.notify import Waiter
 from ovillo.core.runtime import Runtime
@@ -110,6 +115,7 @@ class Worker:
             asyncio.create_task(self._send_loop(), name="worker:sends"),
             asyncio.create_task(self._ingest_loop(), name="worker:ingest"),
             asyncio.create_task(self._timer_loop(), name="worker:timers"),
+            asyncio.create_task(self._campaign_loop(), name="worker:campaigns"),
         ]
         try:
             stop = asyncio.create_task(self._stopping.wait())
@@ -241,6 +247,21 @@ class Worker:
                         log.exception("ingest_failed")
                 if not busy:
                     await waiter.wait(within=self._safety_interval)
+
+    # --- Campaigns ---------------------------------------------------------------------------
+
+    async def _campaign_loop(self) -> None:
+        async with Waiter(self.runtime, campaigns_service.CAMPAIGNS_TOPIC) as waiter:
+            self._waiters.append(waiter)
+            while not self._stopping.is_set():
+                timeout = self._safety_interval
+                try:
+                    timeout = await campaign_dispatch.run_campaigns(
+                        self.runtime, idle_interval=self._safety_interval
+                    )
+                except Exception:
+                    log.exception("campaigns_failed")
+                await waiter.wait(within=timeout)
 
     # --- Timers ------------------------------------------------------------------------------
 

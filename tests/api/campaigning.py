@@ -1,0 +1,113 @@
+"""Helpers for the campaign tests: an approved template, an audience written straight into
+the database (thousands of contacts in one statement), a campaign run to its end."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import insert
+
+from ovillo.contacts.models import Contact
+from ovillo.core.clock import wait_for
+from ovillo.core.runtime import Runtime
+from tests.api.conversing import Desk
+
+OFFER = {
+    "name": "spring_offer",
+    "language": "en_US",
+    "category": "MARKETING",
+    "parameter_format": "NAMED",
+    "components": [
+        {
+            "type": "BODY",
+            "text": "Hi {{first_name}}, spring prices are here.",
+            "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"}]},
+        }
+    ],
+}
+FINISHED = frozenset({"completed", "cancelled", "stopped"})
+
+
+async def approved_template(desk: Desk, body: dict[str, Any] = OFFER) -> dict[str, Any]:
+    created = await desk.post("/templates", {"number_id": desk.number["id"], **body})
+    assert created.status_code == 201, created.text
+    reviewed = await desk.emulator_http.post(
+        f"/_emulator/templates/{created.json()['meta_template_id']}/review",
+        json={"status": "APPROVED"},
+    )
+    assert reviewed.status_code == 200, reviewed.text
+    found: list[dict[str, Any]] = []
+
+    async def approved() -> bool:
+        response = await desk.get(f"/templates/{created.json()['id']}")
+        found.append(response.json())
+        return bool(found[-1]["status"] == "APPROVED")
+
+    await wait_for(approved, within=20, interval=0.05, what="template approved")
+    return found[-1]
+
+
+async def add_contacts(
+    runtime: Runtime, workspace_id: uuid.UUID, count: int, *, first: int = 0, tag: str = "spring"
+) -> list[str]:
+    """``count`` contacts with numbers the emulator accepts; their wa_ids."""
+    now = runtime.clock.now()
+    wa_ids = [f"1555{first + index:07d}" for index in range(count)]
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "workspace_id": workspace_id,
+            "wa_id": wa_id,
+            "phone_e164": f"+{wa_id}",
+            "country": "US",
+            "name": f"Customer {index}" if index % 3 else None,
+            "attributes": {},
+            "tags": [tag],
+            "opt_outs": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for index, wa_id in enumerate(wa_ids)
+    ]
+    async with runtime.sessionmaker() as session:
+        for start in range(0, len(rows), 1000):
+            await session.execute(insert(Contact), rows[start : start + 1000])
+        await session.commit()
+    return wa_ids
+
+
+async def campaign(desk: Desk, campaign_id: str) -> dict[str, Any]:
+    response = await desk.get(f"/campaigns/{campaign_id}")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+async def wait_for_campaign(
+    desk: Desk, campaign_id: str, *, until: Any, within: float = 120, what: str = "campaign"
+) -> dict[str, Any]:
+    seen: list[dict[str, Any]] = []
+
+    async def reached() -> bool:
+        seen.append(await campaign(desk, campaign_id))
+        return bool(until(seen[-1]))
+
+    await wait_for(reached, within=within, interval=0.1, what=what)
+    return seen[-1]
+
+
+async def all_recipients(desk: Desk, campaign_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000}
+        if cursor:
+            params["cursor"] = cursor
+        response = await desk.get(f"/campaigns/{campaign_id}/recipients", **params)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        rows.extend(page["data"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return rows

@@ -1,0 +1,181 @@
+"""Campaigns through the REST API with the real emulator as Meta: create, launch, follow,
+cancel; refused definitions; exactly once, checked against what the emulator received."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from ovillo.core.clock import ControllableClock
+from ovillo.core.runtime import Runtime
+from ovillo.core.settings import Settings
+from ovillo.emulator.emulator import EmulatorConfig
+from ovillo.inbox.models import Message
+from ovillo.server import PlatformServer, serve_in_thread
+from tests.api.campaigning import (
+    FINISHED,
+    add_contacts,
+    all_recipients,
+    approved_template,
+    wait_for_campaign,
+)
+from tests.api.conversing import Desk, open_desk
+
+
+@pytest.fixture
+def platform(platform_settings: Settings) -> Iterator[PlatformServer]:
+    server = PlatformServer(
+        platform_settings,
+        clock=ControllableClock(),
+        emulator_config=EmulatorConfig(seed=7, auto_approve_templates=False),
+    )
+    with serve_in_thread(server) as running:
+        yield running
+
+
+@pytest.fixture
+async def desk(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> Desk:
+    return await open_desk(platform, http, emulator_http)
+
+
+@pytest.fixture
+async def runtime(platform: PlatformServer) -> AsyncIterator[Runtime]:
+    runtime = Runtime.from_settings(platform.settings, clock=platform.clock)
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+
+
+async def emulator_log(desk: Desk) -> list[dict[str, object]]:
+    response = await desk.emulator_http.get(
+        "/_emulator/messages",
+        params={"phone_number_id": desk.number["phone_number_id"], "limit": 100_000},
+    )
+    assert response.status_code == 200, response.text
+    sent: list[dict[str, object]] = response.json()
+    return sent
+
+
+async def test_a_campaign_reaches_its_audience_once_and_reports_it(
+    desk: Desk, runtime: Runtime
+) -> None:
+    template = await approved_template(desk)
+    wa_ids = await add_contacts(runtime, desk.workspace_id, 30)
+    await add_contacts(runtime, desk.workspace_id, 5, first=500, tag="other")
+    created = await desk.post(
+        "/campaigns",
+        {
+            "name": "Spring",
+            "number_id": desk.number["id"],
+            "template_id": template["id"],
+            "variables": {"first_name": "{{contact.first_name|there}}"},
+            "audience": {"tags_any": ["spring"]},
+        },
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["state"] == "draft"
+    campaign_id = created.json()["id"]
+
+    launched = await desk.post(f"/campaigns/{campaign_id}/launch")
+    assert launched.status_code == 200, launched.text
+    assert launched.json()["state"] == "running"
+    again = await desk.post(f"/campaigns/{campaign_id}/launch")
+    assert again.status_code == 409
+    assert again.json()["code"] == "campaign_state_conflict"
+
+    done = await wait_for_campaign(
+        desk, campaign_id, until=lambda c: c["state"] in FINISHED, what="campaign completed"
+    )
+    assert done["state"] == "completed", done
+    assert done["counts"]["targeted"] == 30
+    assert done["counts"]["sent"] == 30
+
+    recipients = await all_recipients(desk, campaign_id)
+    assert Counter(r["state"] for r in recipients) == {"sent": 30}
+    received = await emulator_log(desk)
+    assert sorted(str(m["to"]) for m in received) == sorted(wa_ids)
+    async with runtime.sessionmaker() as session:
+        messages = list(
+            await session.scalars(select(Message).where(Message.workspace_id == desk.workspace_id))
+        )
+    assert {(m.author_type, m.author_id, m.priority) for m in messages} == {
+        ("campaign", campaign_id, 10)
+    }
+    bodies = {
+        str(m.contact_id): m.content["template"]["components"][0]["parameters"][0]["text"]
+        for m in messages
+    }
+    assert "there" in bodies.values()
+    assert "Customer 1" not in bodies.values()  # first names only
+    assert "Customer" in bodies.values()
+
+
+async def test_a_campaign_that_cannot_be_sent_is_refused_with_its_reasons(
+    desk: Desk, runtime: Runtime
+) -> None:
+    template = await approved_template(desk)
+    missing = await desk.post(
+        "/campaigns",
+        {
+            "name": "No values",
+            "number_id": desk.number["id"],
+            "template_id": template["id"],
+            "audience": {"tags_any": [""]},
+            "send_window": {"start": "20:00", "end": "09:00"},
+        },
+    )
+    assert missing.status_code == 422, missing.text
+    problem = missing.json()
+    assert problem["code"] == "campaign_invalid"
+    fields = {v["field"] for v in problem["violations"]}
+    assert {"variables.first_name", "send_window"} <= fields
+    assert any(field.startswith("audience") for field in fields)
+
+    unknown = await desk.post(
+        "/campaigns",
+        {
+            "name": "Nowhere",
+            "number_id": "00000000-0000-0000-0000-000000000000",
+            "template_id": template["id"],
+        },
+    )
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+
+    pending = await desk.post(
+        "/templates", {"number_id": desk.number["id"], **{**OFFER_IN_REVIEW}}
+    )
+    assert pending.status_code == 201, pending.text
+    not_approved = await desk.post(
+        "/campaigns",
+        {
+            "name": "Too early",
+            "number_id": desk.number["id"],
+            "template_id": pending.json()["id"],
+            "variables": {"first_name": "there"},
+        },
+    )
+    assert not_approved.status_code == 422
+    assert not_approved.json()["code"] == "template_not_sendable"
+
+
+OFFER_IN_REVIEW = {
+    "name": "autumn_offer",
+    "language": "en_US",
+    "category": "MARKETING",
+    "parameter_format": "NAMED",
+    "components": [
+        {
+            "type": "BODY",
+            "text": "Hi {{first_name}}, autumn prices are here.",
+            "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"}]},
+        }
+    ],
+}
