@@ -12,6 +12,7 @@ from ovillo.accounts.schemas import (
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOut,
+    OptOutWords,
     WorkspaceOut,
 )
 from ovillo.core.auth import ApiContext, api_problem_responses
@@ -31,6 +32,33 @@ async def get_workspace(context: ApiContext, session: SessionDep) -> WorkspaceOu
         session=session, workspace_id=context.workspace_id
     )
     return WorkspaceOut.of(workspace)
+
+
+@router.get(
+    "/workspace/opt-out-words",
+    summary="The replies that opt a contact out of marketing",
+    response_model=OptOutWords,
+    responses=api_problem_responses(),
+)
+async def get_opt_out_words(context: ApiContext, session: SessionDep) -> OptOutWords:
+    words = await service.get_opt_out_words(session=session, workspace_id=context.workspace_id)
+    return OptOutWords(words=list(words))
+
+
+@router.put(
+    "/workspace/opt-out-words",
+    summary="Choose the replies that opt a contact out of marketing",
+    response_model=OptOutWords,
+    responses=api_problem_responses(422),
+)
+async def set_opt_out_words(
+    body: OptOutWords, context: ApiContext, session: SessionDep
+) -> OptOutWords:
+    """A contact whose whole reply is one of these words is opted out of marketing."""
+    words = await service.set_opt_out_words(
+        session=session, workspace_id=context.workspace_id, words=body.words
+    )
+    return OptOutWords(words=list(words))
 
 
 @router.get(

@@ -50,3 +50,14 @@ class ApiKeyCreated(ApiKeyOut):
 
 class ApiKeyList(BaseModel):
     data: list[ApiKeyOut]
+
+
+class OptOutWords(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    words: list[str] | None = Field(
+        max_length=50,
+        description="Replies that opt a contact out of marketing, compared without case, "
+        "accents or surrounding punctuation. null: the defaults; []: none.",
+        examples=[["STOP", "baja", "parar", "cancelar"]],
+    )

@@ -39,8 +39,10 @@ from ovillo.accounts.models import (
     WebSession,
     Workspace,
 )
+from ovillo.contacts import opt_out
 from ovillo.core import ids
 from ovillo.core.crypto import hash_api_key, hash_password, verify_password
+from ovillo.core.errors import ValidationFailedError
 
 log = structlog.get_logger(__name__)
 
@@ -552,3 +554,40 @@ async def accept_invitation(
         user_id=str(user.id),
     )
     return web_token
+
+
+# --- Settings ----------------------------------------------------------------------------
+
+
+def opt_out_words_of(workspace: Workspace) -> tuple[str, ...]:
+    """The replies that opt the workspace's contacts out of marketing (the defaults when
+    the business has not chosen)."""
+    if workspace.opt_out_words is None:
+        return opt_out.DEFAULT_OPT_OUT_WORDS
+    return tuple(workspace.opt_out_words)
+
+
+async def get_opt_out_words(*, session: AsyncSession, workspace_id: uuid.UUID) -> tuple[str, ...]:
+    workspace = await get_workspace_or_raise(session=session, workspace_id=workspace_id)
+    return opt_out_words_of(workspace)
+
+
+async def set_opt_out_words(
+    *, session: AsyncSession, workspace_id: uuid.UUID, words: Sequence[str] | None
+) -> tuple[str, ...]:
+    """Choose the opt-out replies; None goes back to the defaults, an empty list turns
+    opt-out replies off. A blank, too long or wordless entry is refused with the reason."""
+    workspace = await get_workspace_or_raise(session=session, workspace_id=workspace_id)
+    if words is None:
+        workspace.opt_out_words = None
+    else:
+        try:
+            workspace.opt_out_words = opt_out.clean_opt_out_words(words)
+        except ValueError as error:
+            raise ValidationFailedError(
+                f"opt_out_words: {error}",
+                errors=[{"loc": ["body", "words"], "msg": str(error)}],
+            ) from None
+    await session.commit()
+    log.info("opt_out_words_changed", workspace_id=str(workspace_id))
+    return opt_out_words_of(workspace)

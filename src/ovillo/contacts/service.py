@@ -765,6 +765,29 @@ async def do_set_opt_out(
     return contact
 
 
+async def do_set_not_on_whatsapp(
+    *, session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID, now: datetime
+) -> None:
+    """Meta said the contact cannot receive WhatsApp messages (a send failed with 131026);
+    the first time is kept. Does not commit."""
+    await session.execute(
+        update(Contact)
+        .where(
+            Contact.workspace_id == workspace_id,
+            Contact.id == contact_id,
+            Contact.not_on_whatsapp_at.is_(None),
+        )
+        .values(not_on_whatsapp_at=now, updated_at=now)
+    )
+    log.info("contact_not_on_whatsapp", contact_id=str(contact_id))
+
+
+async def do_set_on_whatsapp(*, session: AsyncSession, contact: Contact, now: datetime) -> None:
+    """The contact wrote: they are on WhatsApp after all. Does not commit."""
+    contact.not_on_whatsapp_at = None
+    contact.updated_at = now
+
+
 async def delete_contact(
     *, session: AsyncSession, workspace_id: uuid.UUID, contact_id: uuid.UUID
 ) -> None:

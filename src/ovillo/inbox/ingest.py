@@ -64,11 +64,13 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ovillo.accounts import service as accounts_service
 from ovillo.channels import service as channels_service
 from ovillo.channels import webhooks as webhook_log
 from ovillo.channels.models import Channel, WebhookEventState
 from ovillo.cloudapi import webhooks as wire
 from ovillo.cloudapi.errors import CloudAPIError, CloudAPITransportError
+from ovillo.contacts import opt_out
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.models import Contact
 from ovillo.core import ids
@@ -81,6 +83,7 @@ from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import (
     AuthorType,
     Conversation,
+    ConversationEvent,
     Direction,
     MediaFile,
     Message,
@@ -132,6 +135,10 @@ STATUS_RANK: Final[dict[str, int]] = {
     MessageStatus.DELIVERED: 5,
     MessageStatus.READ: 6,
 }
+# A send failed because the number is not on WhatsApp (or cannot receive): campaigns leave
+# the contact out until they write.
+NOT_ON_WHATSAPP_ERROR: Final = 131026
+
 # The statuses a webhook can bring, each with the column of its time.
 WEBHOOK_STATUSES: Final = frozenset(
     {MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED}
@@ -345,6 +352,8 @@ class ApplyCache:
         default_factory=dict
     )
     conversations: dict[tuple[uuid.UUID, uuid.UUID], Conversation] = field(default_factory=dict)
+    # Each workspace's opt-out replies, read once per transaction.
+    opt_out_words: dict[uuid.UUID, tuple[str, ...]] = field(default_factory=dict)
 
     async def channel(self, session: AsyncSession, phone_number_id: str) -> Channel | None:
         if phone_number_id not in self.channels:
@@ -530,6 +539,10 @@ async def apply_webhook_payload(
                 else:
                     outcome.noop_fields.append(change.field)
                 outcome.applied_any = True
+            elif isinstance(value, wire.UserPreferencesValue):
+                await _apply_user_preferences(
+                    session=session, value=value, now=now, outcome=outcome, cache=cache
+                )
             elif isinstance(value, wire.UnknownChangeValue):
                 unknown: dict[str, Any] = {"field": change.field}
                 if value.parse_problem is not None:
@@ -683,10 +696,103 @@ async def _apply_inbound(
         outcome.counts["identity_changes"] += int(
             await _apply_identity_change(session=session, contact=contact, message=message, now=now)
         )
+    if contact.not_on_whatsapp_at is not None:
+        # They wrote: whatever made a send fail with 131026 is over.
+        await contacts_service.do_set_on_whatsapp(session=session, contact=contact, now=now)
+    if isinstance(message, wire.TextMessage):
+        await _apply_opt_out_reply(
+            session=session, contact=contact, conversation=conversation, text=text, now=now,
+            outcome=outcome, cache=cache,
+        )  # fmt: skip
     # No flush: the batch's rows go in together (one INSERT for many) at its next query or
     # its commit; ``cache.messages`` already answers for this wamid, and the id is ours.
     live.message_created(session, message=row, conversation=conversation)
     outcome.counts["messages"] += 1
+
+
+async def _apply_opt_out_reply(
+    *,
+    session: AsyncSession,
+    contact: Contact,
+    conversation: Conversation,
+    text: str | None,
+    now: datetime,
+    outcome: EventOutcome,
+    cache: ApplyCache,
+) -> None:
+    """Opt the contact out of marketing when their whole reply is one of the workspace's
+    opt-out words, with a line in the conversation saying so."""
+    if not text or len(text) > opt_out.MAX_REPLY_LENGTH:
+        return  # a sentence, not a word: no need to read the workspace's words
+    words = cache.opt_out_words.get(contact.workspace_id)
+    if words is None:
+        words = await accounts_service.get_opt_out_words(
+            session=session, workspace_id=contact.workspace_id
+        )
+        cache.opt_out_words[contact.workspace_id] = words
+    word = opt_out.matched_opt_out_word(text, words)
+    if word is None or contacts_service.is_opted_out(contact, "marketing"):
+        return
+    await contacts_service.do_set_opt_out(
+        session=session, contact=contact, category="marketing", opted_out=True, now=now
+    )
+    session.add(
+        ConversationEvent(
+            workspace_id=conversation.workspace_id,
+            conversation_id=conversation.id,
+            kind="opted_out",
+            actor_type=AuthorType.CONTACT,
+            actor_id=str(contact.id),
+            data={"category": "marketing", "word": word},
+            created_at=now,
+        )
+    )
+    outcome.counts["opt_outs"] += 1
+    log.info("contact_opted_out", contact_id=str(contact.id), category="marketing", by="reply")
+
+
+async def _apply_user_preferences(
+    *,
+    session: AsyncSession,
+    value: wire.UserPreferencesValue,
+    now: datetime,
+    outcome: EventOutcome,
+    cache: ApplyCache,
+) -> None:
+    """Meta's ``user_preferences``: the user tapped "Stop promotions" (or resumed them)."""
+    outcome.applied_any = True
+    channel = (
+        await cache.channel(session, value.metadata.phone_number_id)
+        if value.metadata is not None
+        else None
+    )
+    if channel is None:
+        outcome.counts["unknown_number"] += 1
+        return
+    for preference in value.user_preferences:
+        if preference.category != "marketing_messages" or preference.value not in (
+            "stop",
+            "resume",
+        ):
+            outcome.noop_fields.append(f"user_preferences:{preference.category}")
+            continue
+        if not preference.wa_id and not preference.user_id:
+            continue
+        contact = await contacts_service.do_upsert_from_whatsapp(
+            session=session,
+            workspace_id=channel.workspace_id,
+            wa_id=preference.wa_id,
+            user_id=preference.user_id,
+            now=now,
+        )
+        await contacts_service.do_set_opt_out(
+            session=session,
+            contact=contact,
+            category="marketing",
+            opted_out=preference.value == "stop",
+            now=now,
+        )
+        outcome.counts["marketing_preferences"] += 1
 
 
 async def _apply_identity_change(
@@ -895,9 +1001,21 @@ async def _apply_status(
         )
         outcome.counts["pending_statuses"] += 1
         return
+    was_failed = message.status == MessageStatus.FAILED
     if apply_status_to_message(message, status):
         outcome.counts["statuses"] += 1
         live.message_status(session, message=message)
+        if (
+            not was_failed
+            and message.status == MessageStatus.FAILED
+            and message.error_code == NOT_ON_WHATSAPP_ERROR
+        ):
+            await contacts_service.do_set_not_on_whatsapp(
+                session=session,
+                workspace_id=message.workspace_id,
+                contact_id=message.contact_id,
+                now=now,
+            )
     else:
         outcome.counts["ignored_statuses"] += 1
     if reconciled:

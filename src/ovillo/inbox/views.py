@@ -150,6 +150,11 @@ def _system_line(event: ConversationEvent, users: dict[str, User], t: Translator
         return t.gettext("%(who)s closed the conversation", who=who)
     if event.kind == "reopened":
         return t.gettext("%(who)s reopened the conversation", who=who)
+    if event.kind == "opted_out":
+        return t.gettext(
+            "The contact replied “%(word)s” and no longer receives marketing",
+            word=str(event.data.get("word", "")),
+        )
     return t.gettext("%(who)s changed the conversation", who=who)
 
 
@@ -474,7 +479,7 @@ async def _conversation_response(
             )
         )
     for event in events:
-        if event.kind in ("assigned", "unassigned", "closed", "reopened"):
+        if event.kind in ("assigned", "unassigned", "closed", "reopened", "opted_out"):
             entries.append(
                 Entry(
                     kind="system",
