@@ -1,5 +1,5 @@
 """Templates in a browser: author with a live preview, see a rule broken on its field as
-you type, submit, and see Meta's approval in the list."""
+you type, submit, and see Meta's approval arrive in the list live."""
 
 from __future__ import annotations
 
@@ -85,6 +85,10 @@ def test_an_owner_authors_a_template_sees_its_errors_and_it_is_approved(
     row = page.locator('tr[data-template="order_ready:en_US"]')
     expect(row.locator(".badge")).to_have_text("In review")
 
+    # Meta's status webhook redraws the badge in place: no reload, no sync.
+    expect(page.locator("body")).to_have_attribute("data-live-connected", "true")
+    duplicate_to = row.get_by_placeholder("es")
+    duplicate_to.fill("pt_BR")
     approve_at_meta(e2e_platform, person, "order_ready")
-    page.get_by_role("button", name="Sync with Meta").click()
     expect(row.locator(".badge")).to_have_text("Approved")
+    expect(duplicate_to).to_have_value("pt_BR")

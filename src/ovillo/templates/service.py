@@ -30,6 +30,7 @@ from ovillo.cloudapi import webhooks as wire
 from ovillo.cloudapi.errors import CloudAPIError, CloudAPITransportError
 from ovillo.cloudapi.templates import Template as MetaTemplate
 from ovillo.contacts import service as contacts_service
+from ovillo.core.events import publish_on_commit
 from ovillo.core.runtime import Runtime
 from ovillo.rules import templates as template_rules
 from ovillo.templates import tracking, variables
@@ -143,6 +144,13 @@ def _record(
     reason: str | None = None,
     detail: str | None = None,
 ) -> None:
+    # The templates list redraws the row's badges from this, once the change is committed.
+    publish_on_commit(
+        session,
+        workspace_id=template.workspace_id,
+        kind="template_updated",
+        data={"template_id": template.id, "kind": kind.value, "value": value},
+    )
     session.add(
         TemplateEvent(
             template_id=template.id,

@@ -135,6 +135,8 @@ async def _list_page(
             "templates": templates,
             "badges": status_badges(viewer.t),
             "categories": category_names(viewer.t),
+            # Status webhooks redraw the badges in place (ovillo.js, `template_updated`).
+            "live": True,
             **(extra or {}),
         },
         status_code=status_code,

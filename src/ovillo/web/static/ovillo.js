@@ -1,5 +1,6 @@
 // Live pages: follow the workspace's events (Server-Sent Events) and refresh, in place, the
-// parts of the page that show them: the conversation list, the thread and its header. The
+// parts of the page that show them: the conversation list, the thread and its header, and
+// any element marked `data-live-region` (the templates' status badges). The
 // composer is never replaced, so a half-written answer stays as it is.
 (function () {
   "use strict";
@@ -8,7 +9,7 @@
   const regions = ["conversation-list-region", "conversation-meta", "thread"];
   const kinds = [
     "message_created", "message_status", "conversation_updated", "note_added",
-    "contact_updated", "resync",
+    "contact_updated", "template_updated", "resync",
   ];
   let pending = null;
   let again = false;
@@ -24,6 +25,12 @@
       const now = document.getElementById(id);
       const next = fresh.getElementById(id);
       if (now && next) now.replaceWith(document.importNode(next, true));
+    }
+    // Smaller regions, such as a template's status badge, replaced without touching the
+    // forms beside them.
+    for (const now of document.querySelectorAll("[data-live-region][id]")) {
+      const next = fresh.getElementById(now.id);
+      if (next) now.replaceWith(document.importNode(next, true));
     }
     // The window opened (the customer wrote) or closed: the composer changes with it, from
     // templates only to free text or back; otherwise it is left alone.
