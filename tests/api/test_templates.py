@@ -611,7 +611,7 @@ async def test_variables_by_name_reach_a_customer_whose_window_is_closed(desk: D
     assert (await desk.get(f"/templates/{template['id']}/clicks")).json()["clicks"] == 0
 
 
-async def test_a_tracked_link_counts_people_not_bots_and_lands_with_the_utms(desk: Desk) -> None:
+async def test_a_tracked_link_counts_people_not_bots_and_lands_in_the_funnel(desk: Desk) -> None:
     await approved(desk, every_component())
     answer = await desk.send(
         {"to": "15550032001", "number_id": desk.number["id"], "type": "template",
@@ -649,6 +649,20 @@ async def test_a_tracked_link_counts_people_not_bots_and_lands_with_the_utms(des
     unknown = await desk.http.get("/l/notacodeofours12345", headers={"User-Agent": BROWSER})
     assert unknown.status_code == 404
     assert "location" not in unknown.headers
+
+    # The template's funnel: its message clicked once, then read and answered.
+    clicked = (await desk.get(f"/templates/{template_id}")).json()["funnel"]
+    assert (clicked["clicked"], clicked["replied"]) == (1, 0)
+    await desk.wait_for_status(message_id, "read")
+    await desk.customer_writes("15550032001", "Is it on in Lima too?")
+    funnels: list[dict[str, Any]] = []
+
+    async def answered() -> bool:
+        funnels.append((await desk.get(f"/templates/{template_id}")).json()["funnel"])
+        return bool(funnels[-1]["replied"] == 1)
+
+    await wait_for(answered, within=20, interval=0.05, what="the reply counted")
+    assert funnels[-1] == {"sent": 1, "delivered": 1, "read": 1, "clicked": 1, "replied": 1}
 
 
 async def test_values_that_do_not_fit_the_template_are_refused_naming_each(desk: Desk) -> None:

@@ -29,6 +29,7 @@ import structlog
 from pydantic import ValidationError
 from sqlalchemy import (
     ColumnElement,
+    case,
     column,
     exists,
     func,
@@ -41,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import type_coerce
 
 from ovillo.accounts.models import Team, User
@@ -84,6 +86,7 @@ from ovillo.inbox.models import (
     Conversation,
     ConversationEvent,
     ConversationStatus,
+    Direction,
     MediaFile,
     Message,
     Note,
@@ -1369,3 +1372,62 @@ async def get_media_content(
             "the file's bytes are missing from storage; upload it again",
             state="missing",
         ) from None
+
+
+# --- Template funnel ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateMessageCounts:
+    """How far the messages sent with one template got: each stage counts the messages that
+    reached it or a later one (a status webhook may skip a stage)."""
+
+    messages: int
+    sent: int
+    delivered: int
+    read: int
+    # Messages whose conversation heard from the customer after them.
+    replied: int
+
+
+async def count_template_messages(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    channel_ids: Sequence[uuid.UUID],
+    name: str,
+    language: str,
+) -> TemplateMessageCounts:
+    """The funnel of the workspace's outgoing messages of template ``name`` in ``language``
+    sent from ``channel_ids`` (a template belongs to a WABA: its numbers)."""
+    if not channel_ids:
+        return TemplateMessageCounts(0, 0, 0, 0, 0)
+    answer = aliased(Message)
+    replied = (
+        select(answer.seq)
+        .where(
+            answer.conversation_id == Message.conversation_id,
+            answer.direction == Direction.INBOUND,
+            answer.seq > Message.seq,
+        )
+        .exists()
+    )
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count(func.coalesce(Message.sent_at, Message.delivered_at, Message.read_at)),
+                func.count(func.coalesce(Message.delivered_at, Message.read_at)),
+                func.count(Message.read_at),
+                func.count(case((replied, 1))),
+            ).where(
+                Message.workspace_id == workspace_id,
+                Message.channel_id.in_(channel_ids),
+                Message.direction == Direction.OUTBOUND,
+                Message.type == "template",
+                Message.template_name == name,
+                Message.template_language == language,
+            )
+        )
+    ).one()
+    return TemplateMessageCounts(*(int(value or 0) for value in row))

@@ -118,18 +118,17 @@ async def sync_templates(
 
 @router.get(
     "/templates/{template_id}",
-    summary="Get a template with its history",
+    summary="Get a template with its history and its funnel",
     response_model=TemplateOut,
     responses=api_problem_responses(404, 422),
 )
 async def get_template(
     template_id: uuid.UUID, context: ApiContext, session: SessionDep
 ) -> TemplateOut:
-    template = await service.get_template_or_raise(
+    report = await service.get_template_report_or_raise(
         session=session, workspace_id=context.workspace_id, template_id=template_id
     )
-    history = await service.list_template_events(session=session, template_id=template.id)
-    return TemplateOut.of(template, history)
+    return TemplateOut.of(report.template, report.history, report.funnel)
 
 
 @router.post(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ovillo.templates.models import Template, TemplateEvent, TrackedLink
+
+if TYPE_CHECKING:
+    from ovillo.templates.service import TemplateFunnel
 
 _META_TEMPLATE_DOCS = (
     "https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates"
@@ -111,6 +115,16 @@ class TemplateEventOut(BaseModel):
         )
 
 
+class TemplateFunnelOut(BaseModel):
+    """Messages sent with the template, and how many got to each stage."""
+
+    sent: int
+    delivered: int
+    read: int
+    clicked: int = Field(description="Messages whose tracked link was followed at least once.")
+    replied: int = Field(description="Messages the customer wrote after.")
+
+
 class TemplateOut(BaseModel):
     id: uuid.UUID
     number_id: uuid.UUID
@@ -137,9 +151,17 @@ class TemplateOut(BaseModel):
     history: list[TemplateEventOut] | None = Field(
         default=None, description="Every status, quality and category change (get only)."
     )
+    funnel: TemplateFunnelOut | None = Field(
+        default=None, description="How far its messages got (get only)."
+    )
 
     @classmethod
-    def of(cls, template: Template, history: list[TemplateEvent] | None = None) -> TemplateOut:
+    def of(
+        cls,
+        template: Template,
+        history: list[TemplateEvent] | None = None,
+        funnel: TemplateFunnel | None = None,
+    ) -> TemplateOut:
         label, tone = _BADGES.get(template.status, (template.status.title(), "muted"))
         return cls(
             id=template.id,
@@ -165,6 +187,7 @@ class TemplateOut(BaseModel):
             status_changed_at=template.status_changed_at,
             synced_at=template.synced_at,
             history=None if history is None else [TemplateEventOut.of(e) for e in history],
+            funnel=None if funnel is None else TemplateFunnelOut(**asdict(funnel)),
         )
 
 

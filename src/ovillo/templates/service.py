@@ -32,6 +32,7 @@ from ovillo.cloudapi.templates import Template as MetaTemplate
 from ovillo.contacts import service as contacts_service
 from ovillo.core.events import publish_on_commit
 from ovillo.core.runtime import Runtime
+from ovillo.inbox import service as inbox_service
 from ovillo.rules import templates as template_rules
 from ovillo.templates import tracking, variables
 from ovillo.templates.errors import (
@@ -127,6 +128,64 @@ async def list_template_events(
         .order_by(TemplateEvent.id)
     )
     return list(result)
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFunnel:
+    """How far the messages sent with a template got: each stage counts the messages that
+    reached it (clicked: a tracked link of the message followed at least once)."""
+
+    sent: int
+    delivered: int
+    read: int
+    clicked: int
+    replied: int
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateReport:
+    template: Template
+    history: list[TemplateEvent]
+    funnel: TemplateFunnel
+
+
+async def get_template_funnel(*, session: AsyncSession, template: Template) -> TemplateFunnel:
+    """The funnel of ``template`` from the inbox's messages (sent from any of its WABA's
+    numbers in its workspace) and its tracked links' clicks."""
+    channels = await channels_service.get_channels_by_waba_id(
+        session=session, waba_id=template.waba_id
+    )
+    counts = await inbox_service.count_template_messages(
+        session=session,
+        workspace_id=template.workspace_id,
+        channel_ids=[c.id for c in channels if c.workspace_id == template.workspace_id],
+        name=template.name,
+        language=template.language,
+    )
+    clicked = await session.scalar(
+        select(func.count(func.distinct(LinkClick.message_id))).where(
+            LinkClick.template_id == template.id, LinkClick.message_id.is_not(None)
+        )
+    )
+    return TemplateFunnel(
+        sent=counts.sent,
+        delivered=counts.delivered,
+        read=counts.read,
+        clicked=clicked or 0,
+        replied=counts.replied,
+    )
+
+
+async def get_template_report_or_raise(
+    *, session: AsyncSession, workspace_id: uuid.UUID, template_id: uuid.UUID
+) -> TemplateReport:
+    """A template of the workspace with its history and its funnel; 404 otherwise."""
+    template = await get_template_or_raise(
+        session=session, workspace_id=workspace_id, template_id=template_id
+    )
+    history = await list_template_events(session=session, template_id=template.id)
+    funnel = await get_template_funnel(session=session, template=template)
+    return TemplateReport(template=template, history=history, funnel=funnel)
 
 
 # --- History -----------------------------------------------------------------------------------
