@@ -5,10 +5,14 @@ OvilloError
 │   ├── WorkspaceNotFoundError   404 workspace_not_found
 │   └── ApiKeyNotFoundError      404 api_key_not_found
 │   └── InvitationNotFoundError  404 invitation_not_found (unknown, expired or used)
+│   └── TeamNotFoundError        404 team_not_found
 ├── ConflictError
 │   └── EmailTakenError          409 email_taken
+│   └── TeamNameTakenError       409 team_name_taken
 ├── ValidationFailedError
 │   └── WeakPasswordError        422 weak_password
+│   └── InvalidTeamNameError     422 invalid_team_name
+│   └── InvalidTeamMemberError   422 invalid_team_member
 ├── AuthenticationRequiredError
 │   └── SignInFailedError        401 sign_in_failed
 ├── PermissionDeniedError
@@ -69,3 +73,25 @@ class SignInThrottledError(OvilloError):
 class RoleTooHighError(PermissionDeniedError):
     code = "role_too_high"
     title = "You cannot give a role above your own."
+
+
+class TeamNotFoundError(NotFoundError):
+    code = "team_not_found"
+    title = "No such team in this workspace."
+
+
+class TeamNameTakenError(ConflictError):
+    code = "team_name_taken"
+    title = "A team with this name already exists."
+    fields = ("name",)
+
+
+class InvalidTeamNameError(ValidationFailedError):
+    code = "invalid_team_name"
+    title = "A team needs a name of 1 to 100 characters."
+
+
+class InvalidTeamMemberError(ValidationFailedError):
+    code = "invalid_team_member"
+    title = "Only active users of the workspace can be in its teams."
+    fields = ("user_id",)

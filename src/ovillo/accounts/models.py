@@ -87,6 +87,26 @@ class Team(Base):
         ForeignKey("workspace.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(100))
+    # Round robin's place in the rotation: the member who got the last conversation (no
+    # foreign key: a member who left still marks where the turn goes on from).
+    round_robin_last_user_id: Mapped[uuid.UUID | None] = mapped_column(UUIDKey, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TeamMember(Base):
+    """A user in a team; a user may be in several teams."""
+
+    __tablename__ = "team_member"
+
+    team_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("team.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspace.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

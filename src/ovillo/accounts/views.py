@@ -1,4 +1,4 @@
-"""Pages of the accounts domain: sign in and out, invitations, the team, the profile.
+"""Pages of the accounts domain: sign in and out, invitations, the team, teams, the profile.
 
 Routes parse the form, call one service function and render or redirect; the service owns
 the transaction. Errors a person can fix (a wrong password, a taken email) re-render the
@@ -9,6 +9,7 @@ form with a message in the page's language; the rest are pages of their own
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.accounts import service as accounts_service
+from ovillo.accounts import teams as teams_service
 from ovillo.accounts.errors import (
     EmailTakenError,
     RoleTooHighError,
@@ -24,7 +26,9 @@ from ovillo.accounts.errors import (
     WeakPasswordError,
 )
 from ovillo.accounts.models import Role
+from ovillo.channels import service as channels_service
 from ovillo.core.deps import ClockDep, SessionDep
+from ovillo.core.errors import OvilloError
 from ovillo.web import csrf
 from ovillo.web.i18n import LOCALES, Translator
 from ovillo.web.pages import (
@@ -287,3 +291,177 @@ async def revoke_api_key(
         now=clock.now(),
     )  # fmt: skip
     return redirect(viewer.page, "/settings/api-keys")
+
+
+# --- Teams -------------------------------------------------------------------------------
+
+
+async def _teams_page(
+    viewer: Viewer, session: AsyncSession, error: str | None = None, status_code: int = 200
+) -> HTMLResponse:
+    workspace_id = viewer.me.workspace_id
+    teams = await teams_service.list_teams(session=session, workspace_id=workspace_id)
+    users = await accounts_service.list_users(session=session, workspace_id=workspace_id)
+    numbers = await channels_service.list_channels(session=session, workspace_id=workspace_id)
+    return render(
+        viewer.page,
+        "accounts/teams.html",
+        {
+            "teams": teams,
+            "users": [user for user in users if user.deactivated_at is None],
+            "numbers": numbers,
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+async def _team_change(
+    viewer: Viewer, session: AsyncSession, change: Awaitable[object]
+) -> Response:
+    """Back to the teams page once ``change`` ran, or the page with its error in plain
+    words (a name taken, a user of another workspace); a team not found stays a 404."""
+    try:
+        await change
+    except OvilloError as error:
+        if error.status == 404:
+            raise
+        await session.rollback()
+        return await _teams_page(
+            viewer, session, team_error(error, viewer.t), status_code=error.status
+        )
+    return redirect(viewer.page, "/settings/teams")
+
+
+def team_error(error: OvilloError, t: Translator) -> str:
+    messages = {
+        "team_name_taken": t.gettext("A team with this name already exists."),
+        "invalid_team_name": t.gettext("A team needs a name of 1 to 100 characters."),
+        "invalid_team_member": t.gettext("Choose an active teammate."),
+    }
+    return messages.get(error.code, error.detail or error.title)
+
+
+def _form_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.get("/settings/teams")
+async def teams_page(viewer: ViewerDep, session: SessionDep) -> HTMLResponse:
+    """Every teammate may see the teams; owners and admins change them."""
+    return await _teams_page(viewer, session)
+
+
+@router.post("/settings/teams")
+async def create_team(
+    viewer: AdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    return await _team_change(
+        viewer,
+        session,
+        teams_service.create_team(
+            session=session, workspace_id=viewer.me.workspace_id, name=name, now=clock.now()
+        ),
+    )
+
+
+@router.post("/settings/teams/{team_id}/name")
+async def rename_team(
+    team_id: uuid.UUID,
+    viewer: AdminDep,
+    session: SessionDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    return await _team_change(
+        viewer,
+        session,
+        teams_service.rename_team(
+            session=session, workspace_id=viewer.me.workspace_id, team_id=team_id, name=name
+        ),
+    )
+
+
+@router.post("/settings/teams/{team_id}/delete")
+async def delete_team(team_id: uuid.UUID, viewer: AdminDep, session: SessionDep) -> Response:
+    return await _team_change(
+        viewer,
+        session,
+        teams_service.delete_team(
+            session=session, workspace_id=viewer.me.workspace_id, team_id=team_id
+        ),
+    )
+
+
+@router.post("/settings/teams/{team_id}/members")
+async def add_team_member(
+    team_id: uuid.UUID,
+    viewer: AdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    user_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    target = _form_id(user_id)
+    if target is None:
+        error = viewer.t.gettext("Choose an active teammate.")
+        return await _teams_page(viewer, session, error, status_code=422)
+    return await _team_change(
+        viewer,
+        session,
+        teams_service.add_member(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            team_id=team_id,
+            user_id=target,
+            now=clock.now(),
+        ),
+    )
+
+
+@router.post("/settings/teams/{team_id}/members/{user_id}/remove")
+async def remove_team_member(
+    team_id: uuid.UUID, user_id: uuid.UUID, viewer: AdminDep, session: SessionDep
+) -> Response:
+    return await _team_change(
+        viewer,
+        session,
+        teams_service.remove_member(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            team_id=team_id,
+            user_id=user_id,
+        ),
+    )
+
+
+@router.post("/settings/teams/round-robin")
+async def set_round_robin(
+    viewer: AdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    channel_id: Annotated[str, Form(max_length=64)] = "",
+    team_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """A number's new conversations go round robin to a team's online agents, or not
+    (``team_id`` empty)."""
+    channel = _form_id(channel_id)
+    team = _form_id(team_id)
+    if channel is None or (team_id and team is None):
+        error = viewer.t.gettext("Choose a number and a team.")
+        return await _teams_page(viewer, session, error, status_code=422)
+    return await _team_change(
+        viewer,
+        session,
+        channels_service.set_round_robin_team(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            channel_id=channel,
+            team_id=team,
+            now=clock.now(),
+        ),
+    )

@@ -46,6 +46,11 @@ class Channel(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Round robin: a new conversation on this number goes to the next online member of
+    # this team in turn (None: off, conversations wait unassigned).
+    round_robin_team_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("team.id", ondelete="SET NULL"), default=None
+    )
 
 
 class WebhookEventState(StrEnum):

@@ -521,3 +521,34 @@ async def do_apply_quality_update(
         messaging_limit_tier=channel.messaging_limit_tier,
     )
     return channel
+
+
+async def set_round_robin_team(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    team_id: uuid.UUID | None,
+    now: datetime,
+) -> Channel:
+    """Round robin for the number's new conversations among ``team_id``'s online members,
+    or off (None). The team must be of the workspace (404 ``team_not_found``)."""
+    from ovillo.accounts import teams as teams_service
+
+    channel = await get_channel_or_raise(
+        session=session, workspace_id=workspace_id, channel_id=channel_id
+    )
+    if team_id is not None:
+        await teams_service.get_team_or_raise(
+            session=session, workspace_id=workspace_id, team_id=team_id
+        )
+    if channel.round_robin_team_id != team_id:
+        channel.round_robin_team_id = team_id
+        channel.updated_at = now
+        await session.commit()
+        log.info(
+            "channel_round_robin_set",
+            channel_id=str(channel.id),
+            team_id=str(team_id) if team_id is not None else None,
+        )
+    return channel

@@ -78,7 +78,7 @@ from ovillo.core.db import sqlite_write_gate
 from ovillo.core.errors import OvilloError
 from ovillo.core.runtime import Runtime
 from ovillo.core.storage import StorageKeyError, extension_for, new_storage_key, storage_for
-from ovillo.inbox import live, outbox
+from ovillo.inbox import live, outbox, routing
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import (
     AuthorType,
@@ -682,7 +682,18 @@ async def _apply_inbound(
         outcome.counts["media"] += 1
     session.add(row)
     cache.messages[message.id] = row
+    first_inbound = conversation.last_inbound_at is None
     _refresh_conversation(conversation, message=message, text=text, occurred_at=occurred_at)
+    if (
+        first_inbound
+        and channel.round_robin_team_id is not None
+        and conversation.assignee_id is None
+        and conversation.team_id is None
+    ):
+        await routing.do_route_new_conversation(
+            session=session, conversation=conversation, team_id=channel.round_robin_team_id,
+            now=now,
+        )  # fmt: skip
     if message.referral is not None:
         await _record_referral(
             session=session,

@@ -257,3 +257,45 @@ class ConversationEvent(Base):
     actor_id: Mapped[str | None] = mapped_column(String(64), default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Presence(Base):
+    """Where an agent's inbox page is: a heartbeat every few seconds from each open page.
+
+    One row per user (the latest page to report wins). Fresh rows make the agent "online"
+    (round robin) and "viewing" or "typing" in a conversation; stale rows mean nothing and
+    are overwritten by the next heartbeat. A table, not process memory, so every ``serve``
+    replica sees every agent.
+    """
+
+    __tablename__ = "presence"
+    __table_args__ = (Index("ix_presence_seen", "workspace_id", "seen_at"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
+    conversation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("conversation.id", ondelete="SET NULL"), default=None
+    )
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    typing_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class ConversationRead(Base):
+    """How far one agent has read a conversation: its own unread count starts after
+    ``last_read_seq`` (the conversation's ``unread_count`` is the team's)."""
+
+    __tablename__ = "conversation_read"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspace.id", ondelete="CASCADE"), index=True
+    )
+    last_read_seq: Mapped[int] = mapped_column(Integer)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -443,14 +443,15 @@ async def list_conversations(
     contact_id: uuid.UUID | None = None,
     tag: str | None = None,
     window: Literal["open", "closed"] | None = None,
+    team_id: uuid.UUID | None = None,
     limit: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
 ) -> ConversationPage:
     """One page of the workspace's conversations, latest activity first.
 
-    ``assignee`` is a user id or ``"none"`` for unassigned ones; ``tag`` is one of the
-    contact's tags; ``window`` keeps those whose 24-hour customer-service window is open
-    (or closed) at ``now``.
+    ``assignee`` is a user id or ``"none"`` for unassigned ones; ``team_id`` one team's;
+    ``tag`` is one of the contact's tags; ``window`` keeps those whose 24-hour
+    customer-service window is open (or closed) at ``now``.
     """
     page_size = max(1, min(limit, MAX_PAGE_SIZE))
     query = _views_query(workspace_id)
@@ -464,6 +465,8 @@ async def list_conversations(
         query = query.where(Conversation.assignee_id == assignee)
     if contact_id is not None:
         query = query.where(Conversation.contact_id == contact_id)
+    if team_id is not None:
+        query = query.where(Conversation.team_id == team_id)
     if tag is not None and tag.strip():
         query = query.where(_contact_has_tag(session, tag.strip()))
     if window is not None:
@@ -608,6 +611,33 @@ async def assign_conversation(
         )
     return await get_conversation_view_or_raise(
         session=session, workspace_id=workspace_id, conversation_id=conversation_id
+    )
+
+
+async def assign_team(
+    *,
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    team_id: uuid.UUID | None,
+    actor: Actor,
+    now: datetime,
+) -> ConversationView:
+    """Put the conversation in a team (or in none), keeping its assignee; as
+    ``assign_conversation`` otherwise (422 ``invalid_assignee`` for a team not of the
+    workspace)."""
+    conversation = await get_conversation_or_raise(
+        session=session, workspace_id=workspace_id, conversation_id=conversation_id,
+        for_update=True,
+    )  # fmt: skip
+    return await assign_conversation(
+        session=session,
+        workspace_id=workspace_id,
+        conversation_id=conversation_id,
+        user_id=conversation.assignee_id,
+        team_id=team_id,
+        actor=actor,
+        now=now,
     )
 
 

@@ -19,12 +19,15 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from ovillo.accounts import service as accounts_service
+from ovillo.accounts import teams as teams_service
 from ovillo.accounts.models import User
 from ovillo.channels import service as channels_service
 from ovillo.contacts import service as contacts_service
 from ovillo.core import events
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 from ovillo.core.errors import OvilloError
+from ovillo.inbox import presence_views as presence_pages
+from ovillo.inbox import reads as inbox_reads
 from ovillo.inbox import search as inbox_search
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.downloads import media_response
@@ -134,9 +137,22 @@ def _sender(message: Message, users: dict[str, User], t: Translator) -> str | No
     return names.get(message.author_type, t.gettext("Someone"))
 
 
-def _system_line(event: ConversationEvent, users: dict[str, User], t: Translator) -> str:
+def _system_line(
+    event: ConversationEvent, users: dict[str, User], t: Translator, teams: dict[str, str]
+) -> str:
     actor = users.get(event.actor_id or "")
     who = actor.name if actor else t.gettext("Someone")
+    data = event.data
+    if data.get("round_robin"):
+        target = users.get(str(data.get("to_user_id")))
+        if target is not None:
+            return t.gettext("Assigned to %(whom)s by round robin", whom=target.name)
+        return t.gettext("Nobody of the team was online: the conversation waits in the team")
+    if data.get("from_user_id") == data.get("to_user_id") and data.get("to_team_id"):
+        team = teams.get(str(data.get("to_team_id")), t.gettext("a team"))
+        return t.gettext("%(who)s moved the conversation to the team %(team)s", who=who, team=team)
+    if data.get("from_user_id") == data.get("to_user_id") and data.get("from_team_id"):
+        return t.gettext("%(who)s took the conversation out of its team", who=who)
     if event.kind == "assigned":
         target = users.get(str(event.data.get("to_user_id")))
         return t.gettext(
@@ -166,10 +182,13 @@ async def _list_context(
     window: str,
     tag: str,
     number: str = "",
+    team: str = "",
 ) -> dict[str, Any]:
     me = viewer.me
     numbers = await channels_service.list_channels(session=session, workspace_id=me.workspace_id)
     number_id = next((channel.id for channel in numbers if str(channel.id) == number), None)
+    teams = await teams_service.list_teams(session=session, workspace_id=me.workspace_id)
+    team_id = next((view.team.id for view in teams if str(view.team.id) == team), None)
     chosen = view if view in VIEWS else "mine"
     status = ConversationStatus.CLOSED if chosen == "closed" else None
     assignee: inbox_service.AssigneeFilter | None = None
@@ -186,6 +205,7 @@ async def _list_context(
         tag=tag or None,
         channel_id=number_id,
         window=window if window in ("open", "closed") else None,  # type: ignore[arg-type]
+        team_id=team_id,
         limit=100,
     )
     items = [
@@ -193,6 +213,12 @@ async def _list_context(
         for item in page.items
         if chosen == "closed" or item.conversation.status != ConversationStatus.CLOSED
     ]
+    my_unread = await inbox_reads.unread_by(
+        session=session,
+        workspace_id=me.workspace_id,
+        user_id=me.user_id,
+        conversation_ids=[item.conversation.id for item in items],
+    )
     return {
         "view": chosen,
         "views": view_names(viewer.t),
@@ -200,6 +226,9 @@ async def _list_context(
         "tag": tag,
         "numbers": numbers,
         "number": str(number_id) if number_id else "",
+        "teams": [view.team for view in teams],
+        "team": str(team_id) if team_id else "",
+        "my_unread": my_unread,
         "conversations": items,
         "window_open": {
             item.conversation.id: window_rules.window_open(
@@ -220,8 +249,9 @@ async def inbox_page(
     window: str = "",
     tag: str = "",
     number: str = "",
+    team: str = "",
 ) -> HTMLResponse:
-    context = await _list_context(viewer, session, clock.now(), view, window, tag, number)
+    context = await _list_context(viewer, session, clock.now(), view, window, tag, number, team)
     return render(viewer.page, "inbox/list.html", {**context, "live": True})
 
 
@@ -454,6 +484,10 @@ async def _conversation_response(
     )
     teammates = await accounts_service.list_users(session=session, workspace_id=me.workspace_id)
     users = {str(user.id): user for user in teammates}
+    context_teams = [
+        view.team
+        for view in await teams_service.list_teams(session=session, workspace_id=me.workspace_id)
+    ]
     by_wamid = {message.wamid: message for message in messages.items if message.wamid}
     entries: list[Entry] = []
     for message in messages.items:
@@ -478,6 +512,7 @@ async def _conversation_response(
                 sender=author.name if author else None,
             )
         )
+    team_names = {str(team.id): team.name for team in context_teams}
     for event in events:
         if event.kind in ("assigned", "unassigned", "closed", "reopened", "opted_out"):
             entries.append(
@@ -485,7 +520,7 @@ async def _conversation_response(
                     kind="system",
                     at=event.created_at,
                     order=0,
-                    text=_system_line(event, users, t),
+                    text=_system_line(event, users, t, team_names),
                 )
             )
     entries.sort(key=lambda entry: (entry.at, entry.order))
@@ -495,6 +530,7 @@ async def _conversation_response(
     if form is None and not window.open:
         form = await _template_form(viewer, session, current, chosen_template)
     context = await _list_context(viewer, session, now, view, "", "")
+    presence = await presence_pages.presence_context(viewer, session, now, conversation_id)
     minutes = int(window.remaining.total_seconds() // 60)
     return render(
         viewer.page,
@@ -509,6 +545,7 @@ async def _conversation_response(
             "now": now,
             "template_form": form,
             "teammates": [user for user in teammates if user.deactivated_at is None],
+            **presence,
             "status_words": status_words(t),
             "type_words": type_words(t),
             "error": viewer.page.request.query_params.get("error"),
@@ -529,6 +566,13 @@ async def conversation_page(
 ) -> HTMLResponse:
     await inbox_service.mark_conversation_read(
         session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
+    )
+    await inbox_reads.mark_read_by(
+        session=session,
+        workspace_id=viewer.me.workspace_id,
+        user_id=viewer.me.user_id,
+        conversation_id=conversation_id,
+        now=clock.now(),
     )
     return await _conversation_response(
         viewer, session, clock.now(), conversation_id, view, chosen_template=template
@@ -626,6 +670,33 @@ async def assign(
             workspace_id=viewer.me.workspace_id,
             conversation_id=conversation_id,
             user_id=target,
+            actor=_actor(viewer),
+            now=clock.now(),
+        ),
+    )
+
+
+@router.post("/inbox/{conversation_id}/team")
+async def assign_team(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    team_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Put the conversation in a team (``team_id``) or in none (empty); the assignee stays."""
+    try:
+        team = uuid.UUID(team_id) if team_id else None
+    except ValueError:
+        return _back(viewer, conversation_id, viewer.t.gettext("Choose a team."))
+    return await _done(
+        viewer,
+        conversation_id,
+        inbox_service.assign_team(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            conversation_id=conversation_id,
+            team_id=team,
             actor=_actor(viewer),
             now=clock.now(),
         ),
@@ -753,3 +824,7 @@ async def send_template(
     return await _conversation_response(
         viewer, session, now, conversation_id, "all", form=form, status_code=422
     )
+
+
+# Presence's routes (heartbeats, the presence line) answer under the inbox's pages too.
+router.include_router(presence_pages.router)

@@ -53,6 +53,7 @@
 
   const source = new EventSource(stream);
   for (const kind of kinds) source.addEventListener(kind, schedule);
+  window.ovilloEvents = source;  // for the other sections' own kinds (presence)
   source.addEventListener("open", () => { document.body.dataset.liveConnected = "true"; });
 })();
 
@@ -101,4 +102,76 @@
 
   bind();
   document.addEventListener("ovillo:composer", bind);
+})();
+
+// Presence: this page tells the server where the agent is every few seconds (a conversation,
+// or a list), when typing in a composer starts and stops, and when the page goes away. On a
+// conversation the answer is who else is there ("Ana is viewing", "Ana is typing…"), redrawn
+// in #presence; a teammate's change (a "presence_changed" event naming this conversation)
+// redraws it at once.
+(function () {
+  "use strict";
+  if (!document.body || !document.body.dataset.live || !window.fetch) return;
+  const line = () => document.getElementById("presence");
+  const first = line();
+  const conversation = first ? first.dataset.conversation : "";
+  const every = 1000 * Number((first && first.dataset.heartbeat) || 10);
+  const headers = {};
+  try {
+    const hx = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    if (hx["X-CSRF-Token"]) headers["X-CSRF-Token"] = hx["X-CSRF-Token"];
+  } catch (_) { /* no token: the server refuses, nothing shows */ }
+  let typing = false;
+  let typingSentAt = 0;
+  let idle = null;
+
+  function redraw(html) {
+    const now = line();
+    if (!now || !html) return;
+    const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("presence");
+    if (fresh) now.replaceWith(document.importNode(fresh, true));
+  }
+
+  async function report(extra) {
+    const form = new FormData();
+    form.set("conversation_id", conversation);
+    form.set("typing", typing ? "1" : "0");
+    for (const [key, value] of Object.entries(extra || {})) form.set(key, value);
+    const response = await fetch("/inbox/presence", {
+      method: "POST", body: form, headers, credentials: "same-origin", keepalive: true,
+    });
+    if (response.ok && response.status !== 204) redraw(await response.text());
+  }
+
+  function beat(extra) { report(extra).catch(() => {}); }
+
+  async function reload() {
+    const response = await fetch(`/inbox/${conversation}/presence`, { credentials: "same-origin" });
+    if (response.ok) redraw(await response.text());
+  }
+
+  beat();
+  setInterval(beat, every);
+  if (conversation && window.ovilloEvents) {
+    window.ovilloEvents.addEventListener("presence_changed", (event) => {
+      let data = {};
+      try { data = JSON.parse(event.data).data || {}; } catch (_) { return; }
+      if (data.conversation_id === conversation || data.previous_conversation_id === conversation) {
+        reload().catch(() => {});
+      }
+    });
+  }
+  document.addEventListener("input", (event) => {
+    const field = event.target;
+    if (!conversation || !(field instanceof HTMLTextAreaElement) || !field.closest(".composer")) return;
+    clearTimeout(idle);
+    idle = setTimeout(() => { typing = false; beat(); }, 4000);
+    // Typing is said once when it starts and again every few seconds while it goes on.
+    if (!typing || Date.now() - typingSentAt > 5000) {
+      typing = true;
+      typingSentAt = Date.now();
+      beat();
+    }
+  });
+  window.addEventListener("pagehide", () => { beat({ leave: "1" }); });
 })();
