@@ -10,6 +10,7 @@ import uuid
 
 import httpx
 
+from ovillo.core.clock import wait_for
 from ovillo.server import PlatformServer
 from tests.api.conversing import Desk, open_desk
 from tests.api.test_templates import order_update, review
@@ -162,7 +163,49 @@ async def test_no_template_page_reaches_another_workspace(
             "/templates/sync", data={"csrf_token": token, "number_id": theirs.number["id"]}
         )
         assert sync.status_code == 404
+        page = await client.get(f"/templates/{secret.json()['id']}")
+        assert page.status_code == 404
+        assert "their_secret" not in page.text
     finally:
         await client.aclose()
     names = {t["name"] for t in (await theirs.get("/templates")).json()["data"]}
     assert names == {"their_secret"}
+
+
+async def test_a_templates_page_shows_its_status_history_and_funnel(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    desk = await open_desk(platform, http, emulator_http)
+    created = await desk.post("/templates", {"number_id": desk.number["id"], **order_update()})
+    assert created.status_code == 201, created.text
+    template = created.json()
+    await review(desk, template["meta_template_id"], "REJECTED", "INVALID_FORMAT")
+    agent = await signed_in(platform, await person(platform, desk, "agent"))
+    try:
+
+        async def rejected() -> bool:
+            return bool((await desk.get(f"/templates/{template['id']}")).json()["status"]
+                        == "REJECTED")  # fmt: skip
+
+        await wait_for(rejected, within=20, interval=0.05, what="the rejection applied")
+        listing = await agent.get("/templates")
+        page = await agent.get(f"/templates/{template['id']}")
+        spanish = await agent.get(f"/templates/{template['id']}", headers={"Accept-Language": "es"})
+    finally:
+        await agent.aclose()
+
+    assert f'href="/templates/{template["id"]}"' in listing.text
+    assert page.status_code == 200
+    status = page.text.split(f'id="template-status-{template["id"]}"', 1)[1].split("</dd>")[0]
+    assert "Rejected" in status
+    assert "INVALID_FORMAT" in status
+    history = page.text.split('id="template-history"', 1)[1].split("</table>")[0]
+    assert history.count("<tr>") == 3  # the head, submitted PENDING, then REJECTED
+    assert "Submitted here" in history
+    assert "Meta&#39;s notice" in history
+    funnel = page.text.split('id="template-funnel"', 1)[1].split("</table>")[0]
+    for stage in ("sent", "delivered", "read", "clicked", "replied"):
+        assert f'<td data-stage="{stage}">0</td>' in funnel
+    assert spanish.status_code == 200
+    assert "Cómo les fue a sus mensajes" in spanish.text
+    assert "Rechazada" in spanish.text

@@ -10,6 +10,7 @@ and admins submit, sync and duplicate.
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -148,6 +149,50 @@ async def templates_page(
     viewer: ViewerDep, session: SessionDep, number_id: str | None = None
 ) -> HTMLResponse:
     return await _list_page(viewer, session, number_id)
+
+
+def funnel_stages(t: Translator) -> list[tuple[str, str]]:
+    return [
+        ("sent", t.gettext("Sent")),
+        ("delivered", t.gettext("Delivered")),
+        ("read", t.gettext("Read")),
+        ("clicked", t.gettext("Clicked")),
+        ("replied", t.gettext("Replied")),
+    ]
+
+
+@router.get("/templates/{template_id:uuid}")
+async def template_page(
+    template_id: uuid.UUID, viewer: ViewerDep, session: SessionDep
+) -> HTMLResponse:
+    """One template: its status, its funnel and its history (live like the list)."""
+    t = viewer.t
+    report = await service.get_template_report_or_raise(
+        session=session, workspace_id=viewer.me.workspace_id, template_id=template_id
+    )
+    return render(
+        viewer.page,
+        "templates/detail.html",
+        {
+            "template": report.template,
+            "history": report.history,
+            "funnel": asdict(report.funnel),
+            "funnel_stages": funnel_stages(t),
+            "badges": status_badges(t),
+            "categories": category_names(t),
+            "event_kinds": {
+                "status": t.gettext("Status"),
+                "quality": t.gettext("Quality"),
+                "category": t.gettext("Category"),
+            },
+            "sources": {
+                "submit": t.gettext("Submitted here"),
+                "webhook": t.gettext("Meta's notice"),
+                "sync": t.gettext("Sync with Meta"),
+            },
+            "live": True,
+        },
+    )
 
 
 @router.post("/templates/sync")
