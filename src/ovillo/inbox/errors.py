@@ -4,16 +4,19 @@ OvilloError
 ├── NotFoundError
 │   ├── ConversationNotFoundError       404 conversation_not_found
 │   ├── MessageNotFoundError            404 message_not_found
-│   └── MediaNotFoundError              404 media_not_found
+│   ├── MediaNotFoundError              404 media_not_found
+│   └── QuickReplyNotFoundError         404 quick_reply_not_found
 ├── ConflictError
 │   ├── ConversationAlreadyOpenError    409 conversation_already_open
-│   └── MediaNotStoredError             409 media_not_stored
+│   ├── MediaNotStoredError             409 media_not_stored
+│   └── QuickReplyShortcutTakenError    409 quick_reply_shortcut_taken
 ├── InvalidInboxInputError              422 invalid_inbox_input
 │   ├── InvalidMessageContentError      422 invalid_message_content
 │   ├── InvalidRecipientError           422 invalid_recipient
 │   ├── InvalidReplyToError             422 invalid_reply_to
 │   ├── InvalidAssigneeError            422 invalid_assignee
 │   ├── InvalidCursorError              422 invalid_cursor
+│   ├── InvalidQuickReplyError          422 invalid_quick_reply
 │   └── UnsupportedMediaError           422 unsupported_media
 │       └── MediaTooLargeError          422 media_too_large
 ├── MediaRefusedError                   422 media_refused (Meta refused the upload)
@@ -40,6 +43,11 @@ class MediaNotFoundError(NotFoundError):
     title = "No such media file in this workspace."
 
 
+class QuickReplyNotFoundError(NotFoundError):
+    code = "quick_reply_not_found"
+    title = "No such quick reply in this workspace."
+
+
 class ConversationAlreadyOpenError(ConflictError):
     code = "conversation_already_open"
     title = "The contact already has an open conversation on this number."
@@ -50,6 +58,12 @@ class MediaNotStoredError(ConflictError):
     code = "media_not_stored"
     title = "The media file's bytes are not stored (yet)."
     fields = ("state", "error")
+
+
+class QuickReplyShortcutTakenError(ConflictError):
+    code = "quick_reply_shortcut_taken"
+    title = "Another quick reply has this shortcut."
+    fields = ("shortcut",)
 
 
 class InvalidInboxInputError(OvilloError):
@@ -87,6 +101,12 @@ class InvalidAssigneeError(InvalidInboxInputError):
 class InvalidCursorError(InvalidInboxInputError):
     code = "invalid_cursor"
     title = "The cursor is not one this API gave out."
+
+
+class InvalidQuickReplyError(InvalidInboxInputError):
+    code = "invalid_quick_reply"
+    title = "The quick reply is not valid."
+    fields = ("field",)
 
 
 class UnsupportedMediaError(InvalidInboxInputError):

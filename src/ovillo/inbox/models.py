@@ -299,3 +299,20 @@ class ConversationRead(Base):
     )
     last_read_seq: Mapped[int] = mapped_column(Integer)
     read_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QuickReply(Base):
+    """A saved answer of a workspace, typed into the composer as ``/`` + its shortcut."""
+
+    __tablename__ = "quick_reply"
+    __table_args__ = (UniqueConstraint("workspace_id", "shortcut"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUIDKey, primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspace.id", ondelete="CASCADE"), index=True
+    )
+    # Lower-case letters, digits, "_" and "-": what follows "/" in the composer.
+    shortcut: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from ovillo.accounts import service as accounts_service
@@ -28,6 +28,7 @@ from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 from ovillo.core.errors import OvilloError
 from ovillo.inbox import presence_views as presence_pages
 from ovillo.inbox import reads as inbox_reads
+from ovillo.inbox import attachments, quick_replies
 from ovillo.inbox import search as inbox_search
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.downloads import media_response
@@ -48,7 +49,7 @@ from ovillo.templates import variables as template_values
 from ovillo.templates.models import Template
 from ovillo.web import csrf
 from ovillo.web.i18n import Translator
-from ovillo.web.pages import Viewer, ViewerDep, redirect, render
+from ovillo.web.pages import AdminDep, Viewer, ViewerDep, redirect, render
 
 router = APIRouter(dependencies=[Depends(csrf.verify_csrf)], include_in_schema=False)
 
@@ -463,6 +464,7 @@ async def _conversation_response(
     *,
     chosen_template: str = "",
     form: TemplateForm | None = None,
+    draft: Draft | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     me, t = viewer.me, viewer.t
@@ -550,6 +552,7 @@ async def _conversation_response(
             "type_words": type_words(t),
             "error": viewer.page.request.query_params.get("error"),
             "live": True,
+            **await _composer_context(viewer, session, current, now, draft or Draft()),
         },
         status_code=status_code,
     )
@@ -563,6 +566,7 @@ async def conversation_page(
     clock: ClockDep,
     view: str = "all",
     template: str = "",
+    reply_to: str = "",
 ) -> HTMLResponse:
     await inbox_service.mark_conversation_read(
         session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
@@ -575,7 +579,13 @@ async def conversation_page(
         now=clock.now(),
     )
     return await _conversation_response(
-        viewer, session, clock.now(), conversation_id, view, chosen_template=template
+        viewer,
+        session,
+        clock.now(),
+        conversation_id,
+        view,
+        chosen_template=template,
+        draft=Draft(reply_to=_uuid_or_none(reply_to)),
     )
 
 
@@ -610,21 +620,62 @@ async def send_text(
     viewer: ViewerDep,
     session: SessionDep,
     clock: ClockDep,
+    runtime: RuntimeDep,
     body: Annotated[str, Form(max_length=4096)] = "",
+    reply_to: Annotated[str, Form(max_length=64)] = "",
+    file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    if not body.strip():
-        return _back(viewer, conversation_id, viewer.t.gettext("Write a message first."))
-    send = MessageSend(conversation_id=conversation_id, type="text", text={"body": body})
-    return await _done(
-        viewer,
-        conversation_id,
-        inbox_service.send_message(
-            session=session,
-            workspace_id=viewer.me.workspace_id,
-            send=send,
-            author=_actor(viewer),
-            now=clock.now(),
-        ),
+    """Send the composer: text, or a file with ``body`` as its caption, quoting ``reply_to``.
+
+    A message that is only ``/shortcut`` is sent as that quick reply. What WhatsApp would
+    refuse (a file type or size, a caption) re-renders the page with the reason and the
+    draft as it was typed (the text and the quoted message; a browser cannot refill a file).
+    """
+    t, now = viewer.t, clock.now()
+    draft = Draft(body=body, reply_to=_uuid_or_none(reply_to))
+    attached = file is not None and bool(file.filename)
+    try:
+        if attached:
+            assert file is not None
+            await attachments.check_send_attachment(
+                session=session,
+                runtime=runtime,
+                workspace_id=viewer.me.workspace_id,
+                conversation_id=conversation_id,
+                data=await file.read(),
+                mime_type=file.content_type,
+                filename=file.filename,
+                caption=body.strip(),
+                reply_to=draft.reply_to,
+                author=_actor(viewer),
+                now=now,
+            )
+        elif not body.strip():
+            draft.error = t.gettext("Write a message first.")
+        else:
+            text = await _expand_shortcut(viewer, session, conversation_id, body)
+            send = MessageSend(
+                conversation_id=conversation_id,
+                type="text",
+                text={"body": text},
+                reply_to=draft.reply_to,
+            )
+            await inbox_service.send_message(
+                session=session,
+                workspace_id=viewer.me.workspace_id,
+                send=send,
+                author=_actor(viewer),
+                now=now,
+            )
+    except OvilloError as error:
+        if error.status == 404 and error.code == "conversation_not_found":
+            raise
+        draft.error = _send_problem(error, t)
+    if draft.error is None:
+        return _back(viewer, conversation_id)
+    await session.rollback()
+    return await _conversation_response(
+        viewer, session, now, conversation_id, "all", draft=draft, status_code=422
     )
 
 
@@ -828,3 +879,380 @@ async def send_template(
 
 # Presence's routes (heartbeats, the presence line) answer under the inbox's pages too.
 router.include_router(presence_pages.router)
+
+
+# --- The composer's draft, quick replies, emoji and the contact panel --------------------
+
+
+@dataclass(slots=True)
+class Draft:
+    """What the agent is writing: kept as typed when a send is refused."""
+
+    body: str = ""
+    reply_to: uuid.UUID | None = None
+    error: str | None = None
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value.strip() else None
+    except ValueError:
+        return None
+
+
+def emoji_choices(t: Translator) -> list[tuple[str, str]]:
+    """The composer's emoji: the ones a business writes most, each with its spoken name."""
+    return [
+        ("😀", t.gettext("Grinning face")),
+        ("😊", t.gettext("Smiling face")),
+        ("😂", t.gettext("Tears of joy")),
+        ("😉", t.gettext("Winking face")),
+        ("😍", t.gettext("Heart eyes")),
+        ("🤔", t.gettext("Thinking face")),
+        ("😢", t.gettext("Crying face")),
+        ("🙏", t.gettext("Folded hands")),
+        ("👍", t.gettext("Thumbs up")),
+        ("👋", t.gettext("Waving hand")),
+        ("👏", t.gettext("Clapping hands")),
+        ("💪", t.gettext("Flexed biceps")),
+        ("❤️", t.gettext("Red heart")),
+        ("🎉", t.gettext("Party popper")),
+        ("🔥", t.gettext("Fire")),
+        ("✅", t.gettext("Check mark")),
+        ("⭐", t.gettext("Star")),
+        ("📦", t.gettext("Package")),
+        ("🚚", t.gettext("Delivery truck")),
+        ("📅", t.gettext("Calendar")),
+        ("⏰", t.gettext("Alarm clock")),
+        ("💳", t.gettext("Credit card")),
+        ("📍", t.gettext("Pin")),
+        ("📞", t.gettext("Telephone")),
+    ]
+
+
+def _contact_fields(contact: Any) -> dict[str, str]:
+    return template_values.contact_fields(
+        name=contact.name,
+        profile_name=contact.profile_name,
+        wa_id=contact.wa_id,
+        phone_e164=contact.phone_e164,
+        attributes=contact.attributes or {},
+    )
+
+
+async def _expand_shortcut(
+    viewer: Viewer, session: SessionDep, conversation_id: uuid.UUID, body: str
+) -> str:
+    """``body``, or the quick reply it names when it is only ``/shortcut`` (the composer
+    without its script)."""
+    typed = body.strip()
+    if not typed.startswith("/") or quick_replies.SHORTCUT.fullmatch(typed[1:].lower()) is None:
+        return body
+    reply = await quick_replies.get_by_shortcut(
+        session=session, workspace_id=viewer.me.workspace_id, shortcut=typed
+    )
+    if reply is None:
+        return body
+    current = await inbox_service.get_conversation_view_or_raise(
+        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
+    )
+    return quick_replies.fill_for_contact(reply.body, _contact_fields(current.contact))
+
+
+def _send_problem(error: OvilloError, t: Translator) -> str:
+    """Why WhatsApp would not take the composer's message, in the page's language."""
+    extra = error.extra
+    if error.code == "unsupported_media":
+        return t.gettext(
+            "WhatsApp does not take this kind of file (%(type)s). Send an image (JPEG or PNG), "
+            "a video (MP4 or 3GP), audio (AAC, AMR, MP3, MP4 or OGG) or a document (PDF, "
+            "Word, Excel, PowerPoint or text).",
+            type=extra.get("mime_type") or t.gettext("unknown type"),
+        )
+    if error.code == "media_too_large":
+        return t.gettext(
+            "The file is too large: WhatsApp takes up to %(limit)s MB for this kind of file "
+            "and this one has %(size)s MB.",
+            limit=round(int(extra.get("max_bytes") or 0) / 1048576, 1),
+            size=round(int(extra.get("size") or 0) / 1048576, 1),
+        )
+    if error.code == "invalid_reply_to":
+        return t.gettext("The quoted message cannot be replied to. Cancel the reply and send.")
+    if error.code == "invalid_message_content" and str(extra.get("field", "")).endswith(".caption"):
+        return t.gettext(
+            "WhatsApp shows no caption on audio and stickers, and at most 1024 characters on "
+            "others: send the text as its own message."
+        )
+    return error.detail or error.title
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPanel:
+    """What the side panel shows about the conversation's contact."""
+
+    flag: str
+    country: str
+    marketing_opted_out_at: datetime | None
+    referral: dict[str, Any] | None
+    # The ad's link, only when it is a web address (a "javascript:" link never reaches a page).
+    referral_url: str
+    free_entry_expires_at: datetime | None
+    free_entry_hours: int
+    free_entry_minutes: int
+    past: list[inbox_service.ConversationView]
+
+
+def _flag(country: str) -> str:
+    """The flag emoji of an ISO 3166 country code (two regional indicator letters)."""
+    if len(country) != 2 or not country.isascii() or not country.isalpha():
+        return ""
+    return "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in country.upper())
+
+
+def _country_name(country: str, locale: str) -> str:
+    from babel import Locale
+
+    name: str = Locale.parse(locale).territories.get(country.upper(), country)
+    return name
+
+
+async def _contact_panel(
+    viewer: Viewer, session: SessionDep, current: Any, now: datetime
+) -> ContactPanel:
+    contact, conversation = current.contact, current.conversation
+    opted_out = (contact.opt_outs or {}).get("marketing")
+    expires_at = conversation.free_entry_point_expires_at
+    left = int((expires_at - now).total_seconds() // 60) if expires_at and expires_at > now else 0
+    referral = dict(conversation.referral) if conversation.referral else None
+    url = str((referral or {}).get("source_url") or "")
+    history = await inbox_service.list_conversations(
+        session=session,
+        workspace_id=viewer.me.workspace_id,
+        now=now,
+        contact_id=contact.id,
+        limit=20,
+    )
+    return ContactPanel(
+        flag=_flag(contact.country or ""),
+        country=_country_name(contact.country, viewer.t.locale) if contact.country else "",
+        marketing_opted_out_at=datetime.fromisoformat(opted_out) if opted_out else None,
+        referral=referral,
+        referral_url=url if url.startswith(("https://", "http://")) else "",
+        free_entry_expires_at=expires_at,
+        free_entry_hours=left // 60,
+        free_entry_minutes=left % 60,
+        past=[item for item in history.items if item.conversation.id != conversation.id],
+    )
+
+
+async def _composer_context(
+    viewer: Viewer, session: SessionDep, current: Any, now: datetime, draft: Draft
+) -> dict[str, Any]:
+    """The composer's draft (and the message it quotes), quick replies filled for the
+    contact, the emoji, and the contact panel."""
+    replying_to: Message | None = None
+    if draft.reply_to is not None:
+        try:
+            found = await inbox_service.get_message_or_raise(
+                session=session, workspace_id=viewer.me.workspace_id, message_id=draft.reply_to
+            )
+        except OvilloError:
+            found = None
+        if found is not None and found.conversation_id == current.conversation.id:
+            replying_to = found
+    fields = _contact_fields(current.contact)
+    saved = await quick_replies.list_quick_replies(
+        session=session, workspace_id=viewer.me.workspace_id
+    )
+    filled = [
+        (reply.shortcut, quick_replies.fill_for_contact(reply.body, fields)) for reply in saved
+    ]
+    return {
+        "draft": draft,
+        "replying_to": replying_to,
+        "quick_replies": filled,
+        "quick_reply_map": dict(filled),
+        "emoji": emoji_choices(viewer.t),
+        "panel": await _contact_panel(viewer, session, current, now),
+    }
+
+
+@router.post("/inbox/{conversation_id}/contact")
+async def rename_contact(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Name the conversation's contact; an empty name goes back to their WhatsApp name."""
+    conversation = await inbox_service.get_conversation_or_raise(
+        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
+    )
+    return await _done(
+        viewer,
+        conversation_id,
+        contacts_service.update_contact(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            contact_id=conversation.contact_id,
+            now=clock.now(),
+            name=name.strip() or None,
+        ),
+    )
+
+
+MAX_ATTRIBUTE_KEY = 64
+MAX_ATTRIBUTE_VALUE = 1000
+
+
+@router.post("/inbox/{conversation_id}/attributes")
+async def change_attribute(
+    conversation_id: uuid.UUID,
+    viewer: ViewerDep,
+    session: SessionDep,
+    clock: ClockDep,
+    key: Annotated[str, Form(max_length=MAX_ATTRIBUTE_KEY * 2)] = "",
+    value: Annotated[str, Form(max_length=MAX_ATTRIBUTE_VALUE * 2)] = "",
+    remove: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """Add or change a custom attribute of the contact (``key``, ``value``), or remove it
+    (``remove``); the others stay as they are."""
+    t = viewer.t
+    name, text = key.strip(), value.strip()
+    if not name or len(name) > MAX_ATTRIBUTE_KEY:
+        return _back(
+            viewer,
+            conversation_id,
+            t.gettext("Name the attribute (up to %(count)s characters).", count=MAX_ATTRIBUTE_KEY),
+        )
+    if not remove and (not text or len(text) > MAX_ATTRIBUTE_VALUE):
+        return _back(
+            viewer,
+            conversation_id,
+            t.gettext(
+                "Give the attribute %(name)s a value (up to %(count)s characters), or remove it.",
+                name=name,
+                count=MAX_ATTRIBUTE_VALUE,
+            ),
+        )
+    conversation = await inbox_service.get_conversation_or_raise(
+        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
+    )
+    return await _done(
+        viewer,
+        conversation_id,
+        contacts_service.update_contact(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            contact_id=conversation.contact_id,
+            now=clock.now(),
+            attributes={name: None if remove else text},
+        ),
+    )
+
+
+# --- Settings: quick replies -------------------------------------------------------------
+
+
+def _quick_reply_problem(error: OvilloError, t: Translator) -> str:
+    if error.code == "quick_reply_shortcut_taken":
+        return t.gettext(
+            "/%(shortcut)s is already a quick reply: choose another shortcut.",
+            shortcut=error.extra.get("shortcut", ""),
+        )
+    if error.code == "invalid_quick_reply" and error.extra.get("field") == "shortcut":
+        return t.gettext(
+            "A shortcut is 1 to 32 letters, digits, “_” or “-”, starting with a letter or a digit."
+        )
+    if error.code == "invalid_quick_reply":
+        return t.gettext("Write the text of the quick reply (up to 4096 characters).")
+    return error.detail or error.title
+
+
+async def _quick_replies_page(
+    viewer: Viewer,
+    session: SessionDep,
+    *,
+    error: str | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    saved = await quick_replies.list_quick_replies(
+        session=session, workspace_id=viewer.me.workspace_id
+    )
+    return render(
+        viewer.page,
+        "inbox/quick_replies.html",
+        {"quick_replies": saved, "error": error, "typed": typed or {}},
+        status_code=status_code,
+    )
+
+
+@router.get("/settings/quick-replies")
+async def quick_replies_page(viewer: AdminDep, session: SessionDep) -> HTMLResponse:
+    return await _quick_replies_page(viewer, session)
+
+
+@router.post("/settings/quick-replies")
+async def create_quick_reply(
+    viewer: AdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    shortcut: Annotated[str, Form(max_length=64)] = "",
+    body: Annotated[str, Form(max_length=8192)] = "",
+) -> Response:
+    try:
+        await quick_replies.check_create_quick_reply(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            shortcut=shortcut,
+            body=body,
+            now=clock.now(),
+        )
+    except OvilloError as error:
+        return await _quick_replies_page(
+            viewer,
+            session,
+            error=_quick_reply_problem(error, viewer.t),
+            typed={"shortcut": shortcut, "body": body},
+            status_code=422 if error.status == 422 else error.status,
+        )
+    return redirect(viewer.page, "/settings/quick-replies")
+
+
+@router.post("/settings/quick-replies/{quick_reply_id}")
+async def update_quick_reply(
+    quick_reply_id: uuid.UUID,
+    viewer: AdminDep,
+    session: SessionDep,
+    clock: ClockDep,
+    shortcut: Annotated[str, Form(max_length=64)] = "",
+    body: Annotated[str, Form(max_length=8192)] = "",
+) -> Response:
+    try:
+        await quick_replies.check_update_quick_reply(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            quick_reply_id=quick_reply_id,
+            shortcut=shortcut,
+            body=body,
+            now=clock.now(),
+        )
+    except OvilloError as error:
+        if error.status == 404:
+            raise
+        return await _quick_replies_page(
+            viewer, session, error=_quick_reply_problem(error, viewer.t), status_code=error.status
+        )
+    return redirect(viewer.page, "/settings/quick-replies")
+
+
+@router.post("/settings/quick-replies/{quick_reply_id}/delete")
+async def delete_quick_reply(
+    quick_reply_id: uuid.UUID, viewer: AdminDep, session: SessionDep
+) -> Response:
+    await quick_replies.delete_quick_reply(
+        session=session, workspace_id=viewer.me.workspace_id, quick_reply_id=quick_reply_id
+    )
+    return redirect(viewer.page, "/settings/quick-replies")

@@ -175,3 +175,146 @@
   });
   window.addEventListener("pagehide", () => { beat({ leave: "1" }); });
 })();
+
+// The composer's tools: emoji and quick replies inserted at the caret, "/shortcut" + Tab (or
+// space) expanded to its quick reply, "Reply" on a bubble quoting that message, and the
+// contact panel folded on a phone. Clicks are delegated from the document, so the parts the
+// live refresh replaces (the thread) keep working.
+(function () {
+  "use strict";
+
+  function insertAt(field, text) {
+    const start = field.selectionStart ?? field.value.length;
+    const end = field.selectionEnd ?? start;
+    field.setRangeText(text, start, end, "end");
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    field.focus();
+  }
+
+  function quickReplies() {
+    const data = document.getElementById("quick-reply-map");
+    try { return data ? JSON.parse(data.textContent) : {}; } catch (_) { return {}; }
+  }
+
+  document.addEventListener("click", (event) => {
+    const target = event.target instanceof Element ? event.target : null;
+    const inserting = target && target.closest("[data-insert]");
+    const body = document.getElementById("message-body");
+    if (inserting && body) {
+      insertAt(body, inserting.dataset.insert);
+      const popover = inserting.closest("details.popover");
+      if (popover && !inserting.classList.contains("emoji")) popover.open = false;
+      return;
+    }
+    const reply = target && target.closest("[data-reply-to]");
+    const box = document.getElementById("replying-to");
+    if (reply && box && body) {
+      event.preventDefault();
+      document.getElementById("reply-to").value = reply.dataset.replyTo;
+      document.getElementById("replying-quote").textContent = reply.dataset.quote;
+      box.hidden = false;
+      body.focus();
+      return;
+    }
+    if (target && target.id === "cancel-reply" && box) {
+      event.preventDefault();
+      document.getElementById("reply-to").value = "";
+      document.getElementById("replying-quote").textContent = "";
+      box.hidden = true;
+      if (body) body.focus();
+    }
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const field = event.target;
+    if (!(field instanceof HTMLTextAreaElement) || field.id !== "message-body") return;
+    if (event.key !== "Tab" && event.key !== " ") return;
+    const before = field.value.slice(0, field.selectionStart);
+    const typed = /(?:^|\s)\/([a-z0-9][a-z0-9_-]*)$/i.exec(before);
+    const text = typed && quickReplies()[typed[1].toLowerCase()];
+    if (!text) return;
+    event.preventDefault();
+    field.setSelectionRange(field.selectionStart - typed[1].length - 1, field.selectionStart);
+    insertAt(field, text);
+  });
+
+  const panel = document.getElementById("contact-panel-details");
+  if (panel && window.matchMedia && window.matchMedia("(max-width: 760px)").matches) {
+    panel.open = false;
+  }
+  const freeEntry = document.getElementById("free-entry");
+  if (freeEntry && freeEntry.dataset.closesAt) {
+    const closesAt = Date.parse(freeEntry.dataset.closesAt);
+    const offset = Date.parse(freeEntry.dataset.now) - Date.now();
+    const tick = () => {
+      const left = Math.max(0, closesAt - (Date.now() + offset));
+      const minutes = Math.floor(left / 60000);
+      freeEntry.textContent = freeEntry.dataset.format
+        .replace("{h}", String(Math.floor(minutes / 60))).replace("{m}", String(minutes % 60));
+    };
+    setInterval(tick, 30000);
+  }
+})();
+
+// Keyboard shortcuts for the inbox ("?" shows them): never while typing in a field, except
+// Esc (leave it) and Ctrl/Cmd+Enter (send its form).
+(function () {
+  "use strict";
+  const help = document.getElementById("shortcuts-help");
+  if (!help) return;
+
+  function typing(element) {
+    return element instanceof HTMLElement &&
+      (element.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(element.tagName));
+  }
+
+  function go(step) {
+    const links = Array.from(document.querySelectorAll("#conversation-list a"));
+    if (!links.length) return;
+    const current = links.findIndex((link) => link.getAttribute("aria-current") === "page");
+    const next = current < 0 ? (step > 0 ? 0 : links.length - 1) : current + step;
+    if (next >= 0 && next < links.length) window.location.assign(links[next].href);
+  }
+
+  function submit(selector) {
+    const input = document.querySelector(selector);
+    if (input && input.form) input.form.requestSubmit();
+  }
+
+  function focus(id) {
+    const field = document.getElementById(id);
+    if (!field) return false;
+    field.focus();
+    return true;
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const target = event.target;
+    if (typing(target)) {
+      if (event.key === "Escape") { target.blur(); event.preventDefault(); }
+      else if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && target.form) {
+        event.preventDefault();
+        target.form.requestSubmit();
+      }
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || help.open) return;
+    const actions = {
+      "?": () => help.showModal(),
+      "j": () => go(1),
+      "k": () => go(-1),
+      "r": () => focus("message-body"),
+      "Enter": () => focus("message-body"),
+      "n": () => focus("note-body"),
+      "e": () => submit('form[action$="/status"] input[name="status"][value="closed"]'),
+      "a": () => submit('form[action$="/assignee"] input[type="hidden"][name="user_id"]'),
+      "/": () => { if (!focus("search-q")) window.location.assign("/inbox/search"); },
+    };
+    const action = actions[event.key];
+    // Enter on a link or a button keeps its own meaning.
+    if (!action || (event.key === "Enter" && target instanceof HTMLElement &&
+      target.closest("a, button, summary"))) return;
+    event.preventDefault();
+    action();
+  });
+})();
