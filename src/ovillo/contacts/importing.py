@@ -775,21 +775,34 @@ async def run_import(
     try:
         with open_table(path, file_format=contact_import.file_format) as table:
             check_mapping(table.headers, contact_import.mapping)
-            while True:
-                batch = await asyncio.to_thread(
-                    read_batch,
-                    table.rows,
-                    mapping=contact_import.mapping,
-                    default_country=contact_import.default_country,
-                    tags=contact_import.tags,
+            mapping, default_country = contact_import.mapping, contact_import.default_country
+            tags = contact_import.tags
+
+            def next_batch() -> asyncio.Future[Batch]:
+                return asyncio.ensure_future(
+                    asyncio.to_thread(
+                        read_batch,
+                        table.rows,
+                        mapping=mapping,
+                        default_country=default_country,
+                        tags=tags,
+                    )
                 )
-                if batch.rows == 0:
-                    break
-                contact_import = await _write_batch(
-                    engine, sessionmaker, contact_import, batch, clock.now()
-                )
-                if on_progress is not None:
-                    on_progress(contact_import)
+
+            # The next batch is read and judged (in a thread) while this one is written:
+            # parsing numbers and writing rows take turns no more.
+            reading = next_batch()
+            try:
+                while (batch := await reading).rows:
+                    reading = next_batch()
+                    contact_import = await _write_batch(
+                        engine, sessionmaker, contact_import, batch, clock.now()
+                    )
+                    if on_progress is not None:
+                        on_progress(contact_import)
+            finally:
+                # The thread may still be reading the file: let it finish before it closes.
+                await asyncio.gather(reading, return_exceptions=True)
     except InvalidImportError as problem:
         error = str(problem)
     except asyncio.CancelledError:

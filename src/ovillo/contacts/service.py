@@ -905,13 +905,15 @@ async def _insert_imported(
     ]
     if not rows:
         return set()
+    # One statement with the rows as parameters (executemany, batched by SQLAlchemy's
+    # "insertmanyvalues"): compiled once and cached, where ``.values(rows)`` would compile
+    # a statement of 5,000 parameters per chunk, most of an import's time.
     statement = (
         insert_for(session)(Contact.__table__)
-        .values(rows)
         .on_conflict_do_nothing()
         .returning(Contact.__table__.c.wa_id)
     )
-    return set(await session.scalars(statement))
+    return set(await session.scalars(statement, rows))
 
 
 async def _update_imported(
