@@ -5,19 +5,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
-from ovillo.campaigns import service
+from ovillo.campaigns import funnel, service
 from ovillo.campaigns.models import Campaign
 from ovillo.campaigns.schemas import (
     CampaignCreate,
+    CampaignEstimateOut,
     CampaignList,
     CampaignOut,
+    FailureOut,
+    FunnelOut,
+    HourOut,
     RecipientOut,
     RecipientPage,
 )
-from ovillo.core.auth import ApiContext, api_problem_responses
-from ovillo.core.deps import ClockDep, SessionDep
+from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
+from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 
 router = APIRouter(tags=["campaigns"])
 
@@ -44,6 +50,48 @@ async def create_campaign(
         session=session, workspace_id=context.workspace_id, body=body, now=clock.now()
     )
     return await _out(session, campaign)
+
+
+@router.post(
+    "/campaigns/estimate",
+    summary="Estimate a campaign before creating it",
+    response_model=CampaignEstimateOut,
+    responses=api_problem_responses(404, 422),
+)
+async def estimate_new_campaign(
+    body: CampaignCreate, context: ApiContext, session: SessionDep, clock: ClockDep
+) -> CampaignEstimateOut:
+    """The same body as `POST /campaigns`; nothing is stored."""
+    found = await service.estimate_new_campaign(
+        session=session, workspace_id=context.workspace_id, body=body, now=clock.now()
+    )
+    return CampaignEstimateOut.of(
+        found.estimate,
+        excluded_opted_out=found.excluded_opted_out,
+        excluded_not_on_whatsapp=found.excluded_not_on_whatsapp,
+    )
+
+
+@router.get(
+    "/campaigns/{campaign_id}/estimate",
+    summary="Estimate a campaign, its audience counted now",
+    response_model=CampaignEstimateOut,
+    responses=api_problem_responses(404, 422),
+)
+async def estimate_campaign(
+    campaign_id: uuid.UUID, context: ApiContext, session: SessionDep, clock: ClockDep
+) -> CampaignEstimateOut:
+    found = await service.estimate_campaign(
+        session=session,
+        workspace_id=context.workspace_id,
+        campaign_id=campaign_id,
+        now=clock.now(),
+    )
+    return CampaignEstimateOut.of(
+        found.estimate,
+        excluded_opted_out=found.excluded_opted_out,
+        excluded_not_on_whatsapp=found.excluded_not_on_whatsapp,
+    )
 
 
 @router.get(
@@ -169,4 +217,59 @@ async def list_recipients(
     )  # fmt: skip
     return RecipientPage(
         data=[RecipientOut.of(row, status) for row, status in rows], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/campaigns/{campaign_id}/funnel",
+    summary="The campaign's funnel, cost and counts per hour",
+    response_model=FunnelOut,
+    responses=api_problem_responses(404, 422),
+)
+async def get_funnel(campaign_id: uuid.UUID, context: ApiContext, session: SessionDep) -> FunnelOut:
+    found = await funnel.check_funnel(
+        session=session, workspace_id=context.workspace_id, campaign_id=campaign_id
+    )
+    return FunnelOut(
+        counts=found.counts,
+        replied=found.replied,
+        clicked=found.clicked,
+        opted_out=found.opted_out,
+        failures=[FailureOut(code=f.code, title=f.title, count=f.count) for f in found.failures],
+        cost=found.cost,
+        charged_messages=found.charged_messages,
+        currency=found.currency,
+        hours=[
+            HourOut(hour=h.hour, sent=h.sent, delivered=h.delivered, read=h.read)
+            for h in found.hours
+        ],
+    )
+
+
+@router.get(
+    "/campaigns/{campaign_id}/recipients.csv",
+    summary="Download the campaign's recipients with their outcome",
+    response_class=StreamingResponse,
+    responses={
+        **api_problem_responses(404, 422),
+        200: {"content": {"text/csv": {}}, "description": "One row per recipient."},
+    },
+)
+async def export_recipients(
+    campaign_id: uuid.UUID,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> StreamingResponse:
+    """CSV, streamed: contact, phone, name, country, state, message status, error code and
+    title, queued/sent/delivered/read times, replied."""
+    # Checked in a session closed before streaming: each page reads in a session of its own.
+    async with runtime.sessionmaker() as session:
+        context = await api_context(session, runtime.clock, credentials)
+        campaign = await service.get_campaign_or_raise(
+            session=session, workspace_id=context.workspace_id, campaign_id=campaign_id
+        )
+    return StreamingResponse(
+        funnel.recipients_csv(sessionmaker=runtime.sessionmaker, campaign=campaign),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign.id}.csv"'},
     )

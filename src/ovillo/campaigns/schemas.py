@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ovillo.campaigns.estimate import Estimate
 from ovillo.campaigns.models import Campaign, CampaignRecipient
 
 _TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
@@ -174,3 +176,89 @@ class RecipientOut(BaseModel):
 class RecipientPage(BaseModel):
     data: list[RecipientOut]
     next_cursor: str | None = None
+
+
+class CountryCostOut(BaseModel):
+    country: str = Field(description="ISO country, or `unknown`.")
+    market: str = Field(description="Meta's pricing market of the country.")
+    recipients: int
+    unit_price: Decimal
+    cost: Decimal
+
+
+class CampaignEstimateOut(BaseModel):
+    """Before launch: cost (list prices per delivered template, an upper bound), the days
+    the messaging-limit tier spreads the audience over, the expected duration at the
+    number's throughput, and warnings."""
+
+    recipients: int
+    excluded_opted_out: int
+    excluded_not_on_whatsapp: int
+    category: str
+    currency: str
+    cost: Decimal
+    by_country: list[CountryCostOut]
+    daily_limit: int | None = Field(description="The tier's recipients a day; null: unlimited.")
+    tier_days: int = Field(description="Days the tier spreads the audience over.")
+    per_day: int = Field(description="Recipients a day at most (tier, throughput, window).")
+    duration_seconds: int
+    warnings: list[str] = Field(
+        description="no_recipients, low_quality, template_paused, template_not_approved, "
+        "above_tier, send_window_shortens_day, tier_unknown."
+    )
+
+    @classmethod
+    def of(
+        cls, result: Estimate, *, excluded_opted_out: int, excluded_not_on_whatsapp: int
+    ) -> CampaignEstimateOut:
+        return cls(
+            recipients=result.recipients,
+            excluded_opted_out=excluded_opted_out,
+            excluded_not_on_whatsapp=excluded_not_on_whatsapp,
+            category=result.category,
+            currency=result.currency,
+            cost=result.cost,
+            by_country=[
+                CountryCostOut(
+                    country=line.country,
+                    market=line.market,
+                    recipients=line.recipients,
+                    unit_price=line.unit_price,
+                    cost=line.cost,
+                )
+                for line in result.by_country
+            ],
+            daily_limit=result.daily_limit,
+            tier_days=result.tier_days,
+            per_day=result.per_day,
+            duration_seconds=int(result.duration.total_seconds()),
+            warnings=[str(warning) for warning in result.warnings],
+        )
+
+
+class FailureOut(BaseModel):
+    code: int | None = Field(description="WhatsApp's error code (ours if it never left).")
+    title: str
+    count: int
+
+
+class HourOut(BaseModel):
+    hour: datetime
+    sent: int
+    delivered: int
+    read: int
+
+
+class FunnelOut(BaseModel):
+    """What became of the campaign's messages; ``cost`` is what Meta's pricing objects say
+    was charged, at list prices."""
+
+    counts: CampaignCounts
+    replied: int = Field(description="Recipients who wrote after the campaign's message.")
+    clicked: int = Field(description="Recipients who followed a tracked link.")
+    opted_out: int = Field(description="Recipients who opted out of marketing since.")
+    failures: list[FailureOut]
+    cost: Decimal
+    charged_messages: int
+    currency: str
+    hours: list[HourOut] = Field(description="Sent, delivered and read per hour (UTC).")

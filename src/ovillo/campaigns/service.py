@@ -12,7 +12,8 @@ import base64
 import binascii
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.accounts import service as accounts_service
+from ovillo.campaigns import estimate as estimate_rules
 from ovillo.campaigns.errors import (
     CampaignInvalidError,
     CampaignNotFoundError,
@@ -30,12 +32,14 @@ from ovillo.campaigns.models import Campaign, CampaignRecipient, CampaignState, 
 from ovillo.campaigns.schemas import CampaignCounts, CampaignCreate, SendWindow
 from ovillo.channels import service as channels_service
 from ovillo.channels.errors import ChannelDisconnectedError
+from ovillo.contacts import segments
 from ovillo.core.events import publish_on_commit
 from ovillo.core.notify import notify
 from ovillo.inbox import outbox
 
 # Read only, for the funnel: a campaign's messages' statuses, joined where they are.
 from ovillo.inbox.models import Message
+from ovillo.rules import limits
 from ovillo.templates import service as templates_service
 from ovillo.templates import variables as template_variables
 from ovillo.templates.errors import TemplateNotFoundError
@@ -497,3 +501,122 @@ async def list_recipients(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_recipient_cursor(rows[-1][0].id) if more and rows else None
+
+
+# --- Estimate --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignEstimate:
+    """The estimate of a campaign and who its audience leaves out."""
+
+    estimate: estimate_rules.Estimate
+    excluded_opted_out: int
+    excluded_not_on_whatsapp: int
+
+
+async def _estimate(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    template: Template,
+    audience_filter: dict[str, Any],
+    window: tuple[int, int] | None,
+    starts_at: datetime | None,
+    now: datetime,
+) -> CampaignEstimate:
+    from ovillo.campaigns import audience
+
+    channel = await channels_service.get_channel_or_raise(
+        session=session, workspace_id=workspace_id, channel_id=channel_id
+    )
+    counted = await segments.count_segment(
+        session=session,
+        workspace_id=workspace_id,
+        spec=audience.segment_filter(audience_filter),
+        now=now,
+    )
+    try:
+        tier = (
+            limits.Tier.from_meta(channel.messaging_limit_tier)
+            if channel.messaging_limit_tier
+            else None
+        )
+    except limits.UnknownTier:
+        tier = None
+    result = estimate_rules.estimate(
+        recipients_by_country=counted.by_country,
+        category=template.category,
+        template_status=template.status,
+        send_date=max(starts_at or now, now).astimezone(UTC).date(),
+        tier=tier,
+        throughput_mps=max(1, channel.throughput_mps),
+        quality=channel.quality_rating,
+        window_minutes=window[1] - window[0] if window is not None else None,
+    )
+    return CampaignEstimate(
+        estimate=result,
+        excluded_opted_out=counted.excluded_opted_out,
+        excluded_not_on_whatsapp=counted.excluded_not_on_whatsapp,
+    )
+
+
+async def estimate_new_campaign(
+    *, session: AsyncSession, workspace_id: uuid.UUID, body: CampaignCreate, now: datetime
+) -> CampaignEstimate:
+    """What the campaign ``body`` describes would cost and take, before it is created.
+    Reads only; a template that cannot be sent is estimated with a warning, not refused."""
+    from ovillo.campaigns import audience
+
+    template = await _campaign_template(
+        session=session, workspace_id=workspace_id, body=body, channel_id=body.number_id
+    )
+    problems = audience.check_audience(body.audience)
+    if problems:
+        raise CampaignInvalidError(
+            "; ".join(f"{v['field']}: {v['message']}" for v in problems), violations=problems
+        )
+    window = body.send_window
+    minutes = (
+        (SendWindow.minutes(window.start), SendWindow.minutes(window.end))
+        if window is not None
+        else None
+    )
+    return await _estimate(
+        session,
+        workspace_id=workspace_id,
+        channel_id=body.number_id,
+        template=template,
+        audience_filter=body.audience,
+        window=minutes if minutes is not None and minutes[0] < minutes[1] else None,
+        starts_at=body.starts_at if body.starts_at and body.starts_at.tzinfo else None,
+        now=now,
+    )
+
+
+async def estimate_campaign(
+    *, session: AsyncSession, workspace_id: uuid.UUID, campaign_id: uuid.UUID, now: datetime
+) -> CampaignEstimate:
+    """A stored campaign's estimate, its audience counted as it is now. Reads only."""
+    campaign = await get_campaign_or_raise(
+        session=session, workspace_id=workspace_id, campaign_id=campaign_id
+    )
+    template = await templates_service.get_template_or_raise(
+        session=session, workspace_id=workspace_id, template_id=campaign.template_id
+    )
+    window = (
+        (campaign.window_start_minute, campaign.window_end_minute)
+        if campaign.window_start_minute is not None and campaign.window_end_minute is not None
+        else None
+    )
+    return await _estimate(
+        session,
+        workspace_id=workspace_id,
+        channel_id=campaign.channel_id,
+        template=template,
+        audience_filter=campaign.audience,
+        window=window,
+        starts_at=campaign.starts_at,
+        now=now,
+    )
