@@ -54,7 +54,7 @@ async def add_contacts(
     """``count`` contacts with numbers the emulator accepts; their wa_ids."""
     now = runtime.clock.now()
     wa_ids = [f"1555{first + index:07d}" for index in range(count)]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": uuid.uuid4(),
             "workspace_id": workspace_id,

@@ -3,13 +3,17 @@ cancel; refused definitions; exactly once, checked against what the emulator rec
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from ovillo.channels.models import Channel
 from ovillo.core.clock import ControllableClock
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
@@ -24,6 +28,7 @@ from tests.api.campaigning import (
     wait_for_campaign,
 )
 from tests.api.conversing import Desk, open_desk
+from tests.factories import connect_emulator_channel
 
 
 @pytest.fixture
@@ -53,13 +58,14 @@ async def runtime(platform: PlatformServer) -> AsyncIterator[Runtime]:
         await runtime.aclose()
 
 
-async def emulator_log(desk: Desk) -> list[dict[str, object]]:
+async def emulator_log(desk: Desk, number: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """What the emulator accepted from the number, oldest first."""
     response = await desk.emulator_http.get(
         "/_emulator/messages",
-        params={"phone_number_id": desk.number["phone_number_id"], "limit": 100_000},
+        params={"phone_number_id": (number or desk.number)["phone_number_id"], "limit": 100_000},
     )
     assert response.status_code == 200, response.text
-    sent: list[dict[str, object]] = response.json()
+    sent: list[dict[str, Any]] = response.json()
     return sent
 
 
@@ -149,9 +155,7 @@ async def test_a_campaign_that_cannot_be_sent_is_refused_with_its_reasons(
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("application/problem+json")
 
-    pending = await desk.post(
-        "/templates", {"number_id": desk.number["id"], **{**OFFER_IN_REVIEW}}
-    )
+    pending = await desk.post("/templates", {"number_id": desk.number["id"], **{**OFFER_IN_REVIEW}})
     assert pending.status_code == 201, pending.text
     not_approved = await desk.post(
         "/campaigns",
@@ -179,3 +183,83 @@ OFFER_IN_REVIEW = {
         }
     ],
 }
+
+
+async def test_two_thousand_recipients_through_faults_and_days_each_sent_once(
+    desk: Desk, runtime: Runtime, platform: PlatformServer
+) -> None:
+    """Tier 250: eight 'days', the clocks moved past each; 500s, 503s and lost answers
+    injected; our pace set above the emulator's cap so it answers 130429 too. Every
+    recipient ends sent once (the emulator's log) or failed with a reason."""
+    number = await connect_emulator_channel(
+        desk.http, desk.emulator_http, desk.api_key, tier="TIER_250", throughput_mps=40
+    )
+    desk.number = number  # the template is made on this number's account
+    template = await approved_template(desk)
+    async with runtime.sessionmaker() as session:
+        await session.execute(
+            update(Channel).where(Channel.id == uuid.UUID(number["id"])).values(throughput_mps=80)
+        )
+        await session.commit()
+    wa_ids = await add_contacts(runtime, desk.workspace_id, 2000)
+    for kind in ("api_500", "api_503", "api_lost_answer"):
+        response = await desk.emulator_http.post(
+            "/_emulator/faults",
+            json={"kind": kind, "rate": 0.02, "phone_number_id": number["phone_number_id"]},
+        )
+        assert response.status_code == 201, response.text
+    created = await desk.post(
+        "/campaigns",
+        {
+            "name": "Proof",
+            "number_id": number["id"],
+            "template_id": template["id"],
+            "variables": {"first_name": "{{contact.first_name|there}}"},
+            "audience": {"tags_any": ["spring"]},
+        },
+    )
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    assert (await desk.post(f"/campaigns/{campaign_id}/launch")).status_code == 200
+
+    days = 0
+    while True:
+        state = await wait_for_campaign(
+            desk,
+            campaign_id,
+            until=lambda c: (
+                c["state"] in FINISHED
+                or (
+                    c["waiting_reason"] == "messaging_limit"
+                    and c["counts"]["queued"] == 0
+                    # Not the wait the last move of the clock has just ended.
+                    and datetime.fromisoformat(c["waiting_until"]) > runtime.clock.now()
+                )
+            ),
+            within=180,
+            what="the day's sends settled",
+        )
+        if state["state"] in FINISHED:
+            break
+        # The day's 250 are out: the rest waits for the moving 24 hours to free slots.
+        assert state["counts"]["sent"] + state["counts"]["failed"] <= 250 * (days + 1)
+        waited = datetime.fromisoformat(state["waiting_until"]) - runtime.clock.now()
+        response = await desk.emulator_http.post(
+            "/_emulator/clock/advance", json={"seconds": waited.total_seconds() + 60}
+        )
+        assert response.status_code == 200, response.text
+        days += 1
+    assert state["state"] == "completed", state
+    assert days >= 7
+
+    recipients = await all_recipients(desk, campaign_id)
+    assert len(recipients) == 2000
+    outcomes = Counter(r["state"] for r in recipients)
+    assert set(outcomes) <= {"sent", "failed"}, outcomes
+    assert all(r["error_reason"] for r in recipients if r["state"] == "failed")
+    received = [m for m in await emulator_log(desk, number) if m["type"] == "template"]
+    counted = Counter(str(m["to"]) for m in received)
+    assert max(counted.values()) == 1, "a recipient was sent twice"
+    assert set(counted) <= set(wa_ids)
+    assert len(counted) == outcomes["sent"]
+    assert state["throttled"] > 0, "the emulator's 130429s went unnoticed"
