@@ -51,6 +51,8 @@ from ovillo.cloudapi.templates import (
     TemplateCreated,
     TemplateEdit,
     TemplateList,
+    UploadedFile,
+    UploadSession,
 )
 from ovillo.cloudapi.wire import WireModel
 
@@ -211,10 +213,12 @@ class CloudAPIClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Mapping[str, Any] | None = None,
-        data: aiohttp.FormData | None = None,
+        data: aiohttp.FormData | bytes | None = None,
         transfer_timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes]:
-        """Send one request; the status and the raw body of a 2xx answer."""
+        """Send one request; the status and the raw body of a 2xx answer. ``headers`` are
+        added to (or replace) the bearer token's."""
         session = self._get_session()
         request_timeout = (
             aiohttp.ClientTimeout(total=transfer_timeout, sock_connect=self._timeout.sock_connect)
@@ -228,7 +232,7 @@ class CloudAPIClient:
                 params=params,
                 json=json_body,
                 data=data,
-                headers=self._headers(url),
+                headers={**self._headers(url), **(headers or {})},
                 timeout=request_timeout,
                 allow_redirects=True,
             ) as response:
@@ -277,8 +281,9 @@ class CloudAPIClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: JSONBody | None = None,
-        data: aiohttp.FormData | None = None,
+        data: aiohttp.FormData | bytes | None = None,
         transfer_timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> _Model:
         status, body = await self._send(
             method,
@@ -287,6 +292,7 @@ class CloudAPIClient:
             json_body=_body(json_body) if json_body is not None else None,
             data=data,
             transfer_timeout=transfer_timeout,
+            headers=headers,
         )
         decoded = _decode(status, body)
         try:
@@ -369,6 +375,70 @@ class CloudAPIClient:
     ) -> SuccessResponse:
         params = {"phone_number_id": phone_number_id} if phone_number_id else None
         return await self._call_model(SuccessResponse, "DELETE", _segment(media_id), params=params)
+
+    # --- Resumable Upload API (template header samples) --------------------------------------
+
+    async def create_upload_session(
+        self, app_id: str, *, file_name: str, file_length: int, file_type: str
+    ) -> UploadSession:
+        """``POST /{app-id}/uploads``: open a session for a file of ``file_length`` bytes."""
+        params = {
+            "file_name": file_name,
+            "file_length": str(file_length),
+            "file_type": file_type,
+        }
+        return await self._call_model(
+            UploadSession, "POST", f"{_segment(app_id)}/uploads", params=params
+        )
+
+    async def get_upload_session(self, upload_id: str) -> UploadSession:
+        """``GET /{upload-id}``: where an interrupted upload stands (``file_offset``)."""
+        return await self._call_model(
+            UploadSession, "GET", _segment(upload_id), headers={"Authorization": self._oauth}
+        )
+
+    async def upload_file_data(
+        self,
+        upload_id: str,
+        data: bytes,
+        *,
+        file_offset: int = 0,
+        transfer_timeout: float | None = None,
+    ) -> UploadedFile:
+        """``POST /{upload-id}`` with ``data`` from ``file_offset``: the handle ``h`` once
+        the whole file is in. Meta wants ``OAuth`` (not ``Bearer``) and the offset as a
+        header, never as a query parameter."""
+        return await self._call_model(
+            UploadedFile,
+            "POST",
+            _segment(upload_id),
+            data=data,
+            transfer_timeout=transfer_timeout,
+            headers={
+                "Authorization": self._oauth,
+                "file_offset": str(file_offset),
+                "Content-Type": "application/octet-stream",
+            },
+        )
+
+    async def upload_header_sample(
+        self, app_id: str, data: bytes, *, file_name: str, file_type: str
+    ) -> str:
+        """Upload a media header's sample in one piece; its handle for
+        ``example.header_handle``."""
+        session = await self.create_upload_session(
+            app_id, file_name=file_name, file_length=len(data), file_type=file_type
+        )
+        uploaded = await self.upload_file_data(session.id, data)
+        if not uploaded.h:
+            raise UnreadableResponseError(
+                http_status=200, details="the upload ended without a file handle (h)"
+            )
+        return uploaded.h
+
+    @property
+    def _oauth(self) -> str:
+        return f"OAuth {self._token}"
 
     # --- Templates ---------------------------------------------------------------------------
 

@@ -341,3 +341,20 @@ class Template(WireModel):
 class TemplateList(WireModel):
     data: list[Template]
     paging: Paging | None = None
+
+
+class UploadSession(WireModel):
+    """A Resumable Upload API session: ``{"id": "upload:..."}``, and on ``GET`` (or a chunk
+    short of the whole file) where it stands, ``file_offset``."""
+
+    id: str = Field(min_length=1)
+    file_offset: int | None = None
+
+
+class UploadedFile(WireModel):
+    """The answer to a Resumable Upload API chunk: the file's handle ``h`` once the whole
+    file is in (for ``example.header_handle``), else the session's ``file_offset``."""
+
+    h: str | None = None
+    id: str | None = None
+    file_offset: int | None = None

@@ -22,6 +22,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "ovillo.emulator.messaging",
     "ovillo.emulator.templates",
     "ovillo.emulator.quality",
+    "ovillo.emulator.uploads",
 )
 
 

@@ -176,7 +176,8 @@ def graph_error_response(error: GraphAPIError) -> JSONResponse:
 def _access_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
+    # The Resumable Upload API documents `OAuth <token>`; Graph takes it everywhere.
+    if scheme.lower() in ("bearer", "oauth") and token.strip():
         return token.strip()
     return request.query_params.get("access_token") or None
 

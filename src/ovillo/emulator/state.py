@@ -247,6 +247,22 @@ class Template:
 
 
 @dataclass(slots=True)
+class UploadSession:
+    """A Resumable Upload API session (``POST /{app-id}/uploads``): a file's declared name,
+    length and type, the bytes received so far, and its handle once complete. Kept in
+    memory only: an emulator restart loses unfinished uploads, as a lost session at Meta."""
+
+    id: str
+    app_id: str
+    business_id: str
+    file_name: str
+    file_length: int
+    file_type: str
+    data: bytearray = field(default_factory=bytearray)
+    handle: str | None = None
+
+
+@dataclass(slots=True)
 class WebhookAttempt:
     """One POST of a webhook to a receiver, and what came of it."""
 
@@ -290,6 +306,7 @@ class EmulatorState:
     inbound: dict[str, InboundMessage] = field(default_factory=dict)
     media: dict[str, Media] = field(default_factory=dict)
     templates: dict[str, Template] = field(default_factory=dict)
+    uploads: dict[str, UploadSession] = field(default_factory=dict)
     webhook_log: deque[WebhookAttempt] = field(
         default_factory=lambda: deque(maxlen=WEBHOOK_LOG_LIMIT)
     )
@@ -318,6 +335,17 @@ class EmulatorState:
             return "media"
         if node_id in self.businesses:
             return "business"
+        if node_id in self.uploads:
+            return "upload"
+        if self.app_business(node_id) is not None:
+            return "app"
+        return None
+
+    def app_business(self, app_id: str) -> str | None:
+        """The business of the app ``app_id`` (an app subscribed to one of its WABAs)."""
+        for waba in self.wabas.values():
+            if waba.app_id == app_id:
+                return waba.business_id
         return None
 
     def business_of(self, node_id: str) -> str | None:
@@ -332,4 +360,6 @@ class EmulatorState:
             return self.wabas[self.templates[node_id].waba_id].business_id
         if node_id in self.media:
             return self.business_of(self.media[node_id].phone_number_id)
-        return None
+        if node_id in self.uploads:
+            return self.uploads[node_id].business_id
+        return self.app_business(node_id)
