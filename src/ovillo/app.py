@@ -19,6 +19,7 @@ from ovillo.accounts.api import router as accounts_router
 from ovillo.accounts.views import router as accounts_pages
 from ovillo.campaigns.api import router as campaigns_router
 from ovillo.channels.api import router as channels_router
+from ovillo.channels.views import router as channels_pages
 from ovillo.channels.webhooks import router as webhooks_router
 from ovillo.contacts import importing
 from ovillo.contacts.api import imports_router as contact_imports_router
@@ -99,6 +100,7 @@ def create_app(
     install_pages(app, settings)
     app.include_router(accounts_pages)
     app.include_router(inbox_pages)
+    app.include_router(channels_pages)
     app.include_router(templates_pages)
     app.include_router(templates_router, prefix="/api/v1")
     app.include_router(links_router)

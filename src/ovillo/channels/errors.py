@@ -2,6 +2,7 @@
 
     OvilloError
     ├── GraphAPIUnreachableError         502 graph_api_unreachable
+    ├── InvalidPinError                  422 invalid_pin
     ├── NotFoundError
     │   └── ChannelNotFoundError         404 channel_not_found
     ├── ConflictError
@@ -62,3 +63,9 @@ class GraphAPIUnreachableError(OvilloError):
     status = 502
     title = "Meta's Graph API could not be reached."
     fields = ("graph_api_url",)
+
+
+class InvalidPinError(OvilloError):
+    code = "invalid_pin"
+    status = 422
+    title = "The two-step verification PIN must be 6 digits."

@@ -7,7 +7,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ovillo.core.db import Base
@@ -42,6 +51,14 @@ class Channel(Base):
     throughput_mps: Mapped[int] = mapped_column(Integer, default=80)
     status: Mapped[str | None] = mapped_column(String(32), default=None)
     country: Mapped[str | None] = mapped_column(String(2), default=None)
+    # Onboarding, as Meta last told it: the display name's review, the ownership code,
+    # CLOUD_API once registered, whether our app gets the WABA's webhooks and where Meta
+    # sends them (None: not read yet).
+    name_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    code_verification_status: Mapped[str | None] = mapped_column(String(32), default=None)
+    platform_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    webhooks_subscribed: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    callback_url: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -6,12 +6,20 @@ behind. The access token and the app secret are stored encrypted (``runtime.secr
 disconnecting forgets the token and keeps the app secret, because webhooks already in flight
 still have to be verified.
 
+Onboarding from the numbers pages (``channels.views``): ``inspect_number_details`` reads
+what was typed so far, field by field, without storing anything; ``connect_and_onboard``
+connects the number, subscribes the app to its WABA's webhooks and registers it with its
+two-step PIN, keeping the number even when one of the last two steps is refused (the
+checklist then says which, and ``check_subscribe_channel`` / ``check_register_channel``
+try again).
+
 Every Graph API client of a process shares one aiohttp session (and its connection pool),
 kept on the ``Runtime`` and closed with it.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +37,7 @@ from ovillo.channels.errors import (
     ChannelDisconnectedError,
     ChannelNotFoundError,
     GraphAPIUnreachableError,
+    InvalidPinError,
     MetaRefusedError,
     PhoneNumberNotInWabaError,
 )
@@ -48,6 +57,10 @@ WEBHOOK_PATH: Final = "/webhooks/whatsapp"
 # How many of a WABA's numbers one page asks for when checking a number belongs to it.
 _WABA_PAGE_SIZE: Final = 100
 _WABA_MAX_PAGES: Final = 50
+# A Meta app secret (App settings > Basic) is 32 lowercase hexadecimal characters.
+APP_SECRET_PATTERN: Final = re.compile(r"^[0-9a-f]{32}$")
+# The two-step verification PIN that registering a number sets or must match.
+PIN_PATTERN: Final = re.compile(r"^[0-9]{6}$")
 
 
 # --- Pure helpers ------------------------------------------------------------------------
@@ -64,6 +77,20 @@ class NumberFigures:
     throughput_mps: int
     status: str | None
     country: str | None
+    name_status: str | None = None
+    code_verification_status: str | None = None
+    platform_type: str | None = None
+    callback_url: str | None = None
+
+    @property
+    def registered(self) -> bool:
+        """Registered for the Cloud API (Meta's ``platform_type`` turns CLOUD_API)."""
+        return self.platform_type == "CLOUD_API"
+
+
+def app_secret_well_formed(secret: str) -> bool:
+    """Whether ``secret`` looks like a Meta app secret (32 hexadecimal characters)."""
+    return APP_SECRET_PATTERN.match(secret.strip().lower()) is not None
 
 
 def throughput_mps_for(level: str | None) -> int:
@@ -93,6 +120,25 @@ def figures_from_phone_number(number: PhoneNumber) -> NumberFigures:
         ),
         status=str(number.status) if number.status else None,
         country=phone.country_of(display) if display else None,
+        name_status=str(number.name_status) if number.name_status else None,
+        code_verification_status=(
+            str(number.code_verification_status) if number.code_verification_status else None
+        ),
+        platform_type=str(number.platform_type) if number.platform_type else None,
+        callback_url=_callback_url(number),
+    )
+
+
+def _callback_url(number: PhoneNumber) -> str | None:
+    """Where Meta sends the number's webhooks: the most specific override, else the app's."""
+    configuration = number.webhook_configuration
+    if configuration is None:
+        return None
+    return (
+        configuration.phone_number
+        or configuration.whatsapp_business_account
+        or configuration.application
+        or None
     )
 
 
@@ -224,6 +270,7 @@ def cloud_api_client(runtime: Runtime, channel: Channel) -> CloudAPIClient:
 
 
 def _meta_refusal(error: CloudAPIError, *, what: str) -> MetaRefusedError:
+    """The refusal to raise for Meta's ``error``; ``what`` completes "Meta refused to ..."."""
     reason = error.details or (error.error.message if error.error else None) or error.title
     trace = error.fbtrace_id
     if isinstance(error, AuthenticationError):
@@ -234,11 +281,72 @@ def _meta_refusal(error: CloudAPIError, *, what: str) -> MetaRefusedError:
             meta_code=error.code,
             fbtrace_id=trace,
         )
-    return MetaRefusedError(
-        f"Meta refused to read {what} (code {error.code}): {reason}",
+    refusal = MetaRefusedError(
+        f"Meta refused to {what} (code {error.code}): {reason}",
         meta_code=error.code,
         fbtrace_id=trace,
     )
+    refusal.__cause__ = error
+    return refusal
+
+
+def _unreachable(error: CloudAPITransportError, base_url: str) -> GraphAPIUnreachableError:
+    unreachable = GraphAPIUnreachableError(
+        f"{base_url} could not be reached: {error.reason}", graph_api_url=base_url
+    )
+    unreachable.__cause__ = error
+    return unreachable
+
+
+@dataclass(frozen=True, slots=True)
+class DetailsCheck:
+    """What Meta answered to the details typed so far (None: not checked).
+
+    ``figures``: the token read the number (so both are right); ``number_error``: why not
+    (``AccessTokenRefusedError`` for the token, a ``MetaRefusedError`` with code 100 for an
+    id Meta does not know or the token cannot see). ``in_waba``: the number is one of the
+    WABA's; ``waba_error``: the WABA could not be read.
+    """
+
+    figures: NumberFigures | None = None
+    number_error: MetaRefusedError | GraphAPIUnreachableError | None = None
+    in_waba: bool | None = None
+    waba_error: MetaRefusedError | GraphAPIUnreachableError | None = None
+
+
+async def inspect_number_details(
+    runtime: Runtime,
+    *,
+    access_token: str,
+    phone_number_id: str,
+    waba_id: str | None,
+    graph_api_url: str | None = None,
+    graph_api_version: str | None = None,
+) -> DetailsCheck:
+    """Read the number with the token, and the WABA's numbers when ``waba_id`` is given,
+    without storing anything. Meta's refusals are returned, not raised."""
+    base_url = (graph_api_url or runtime.graph_api_url).rstrip("/")
+    version = graph_api_version or runtime.settings.graph_api_version
+    client = _client(runtime, access_token=access_token, base_url=base_url, version=version)
+    try:
+        number = await client.get_phone_number(phone_number_id)
+    except CloudAPIError as error:
+        return DetailsCheck(
+            number_error=_meta_refusal(error, what=f"read phone number {phone_number_id}")
+        )
+    except CloudAPITransportError as error:
+        return DetailsCheck(number_error=_unreachable(error, base_url))
+    figures = figures_from_phone_number(number)
+    if waba_id is None:
+        return DetailsCheck(figures=figures)
+    try:
+        found = await _waba_has_number(client, waba_id=waba_id, phone_number_id=number.id)
+    except CloudAPIError as error:
+        refusal = _meta_refusal(error, what=f"read WhatsApp Business Account {waba_id}")
+        return DetailsCheck(figures=figures, waba_error=refusal)
+    except CloudAPITransportError as error:
+        return DetailsCheck(figures=figures, waba_error=_unreachable(error, base_url))
+    return DetailsCheck(figures=figures, in_waba=found)
 
 
 async def _read_number(
@@ -251,32 +359,26 @@ async def _read_number(
     waba_id: str | None,
 ) -> NumberFigures:
     """Read the number from the Graph API (and check it is in ``waba_id`` when given)."""
-    client = _client(runtime, access_token=access_token, base_url=base_url, version=version)
-    try:
-        number = await client.get_phone_number(phone_number_id)
-    except CloudAPIError as error:
-        raise _meta_refusal(error, what=f"phone number {phone_number_id}") from error
-    except CloudAPITransportError as error:
-        raise GraphAPIUnreachableError(
-            f"{base_url} could not be reached: {error.reason}", graph_api_url=base_url
-        ) from error
-    if waba_id is not None:
-        try:
-            found = await _waba_has_number(client, waba_id=waba_id, phone_number_id=number.id)
-        except CloudAPIError as error:
-            raise _meta_refusal(error, what=f"WhatsApp Business Account {waba_id}") from error
-        except CloudAPITransportError as error:
-            raise GraphAPIUnreachableError(
-                f"{base_url} could not be reached: {error.reason}", graph_api_url=base_url
-            ) from error
-        if not found:
-            raise PhoneNumberNotInWabaError(
-                f"phone number {phone_number_id} is not one of the numbers of WhatsApp Business "
-                f"Account {waba_id}",
-                phone_number_id=phone_number_id,
-                waba_id=waba_id,
-            )
-    return figures_from_phone_number(number)
+    check = await inspect_number_details(
+        runtime,
+        access_token=access_token,
+        phone_number_id=phone_number_id,
+        waba_id=waba_id,
+        graph_api_url=base_url,
+        graph_api_version=version,
+    )
+    for error in (check.number_error, check.waba_error):
+        if error is not None:
+            raise error
+    if check.in_waba is False:
+        raise PhoneNumberNotInWabaError(
+            f"phone number {phone_number_id} is not one of the numbers of WhatsApp Business "
+            f"Account {waba_id}",
+            phone_number_id=phone_number_id,
+            waba_id=waba_id,
+        )
+    assert check.figures is not None
+    return check.figures
 
 
 async def _waba_has_number(client: CloudAPIClient, *, waba_id: str, phone_number_id: str) -> bool:
@@ -305,6 +407,10 @@ def _apply_figures(channel: Channel, figures: NumberFigures, *, now: datetime) -
     channel.throughput_mps = figures.throughput_mps
     channel.status = figures.status
     channel.country = figures.country
+    channel.name_status = figures.name_status
+    channel.code_verification_status = figures.code_verification_status
+    channel.platform_type = figures.platform_type
+    channel.callback_url = figures.callback_url
     channel.synced_at = now
     channel.updated_at = now
 
@@ -448,14 +554,8 @@ async def get_channels_by_waba_id(*, session: AsyncSession, waba_id: str) -> lis
     return list(result)
 
 
-async def sync_channel(
-    *, session: AsyncSession, runtime: Runtime, workspace_id: uuid.UUID, channel_id: uuid.UUID,
-    now: datetime,
-) -> Channel:  # fmt: skip
-    """Read the number's figures (name, quality, limit, throughput, status) from Meta again."""
-    channel = await get_channel_or_raise(
-        session=session, workspace_id=workspace_id, channel_id=channel_id
-    )
+async def _refresh(runtime: Runtime, channel: Channel, *, now: datetime) -> None:
+    """Read the number's fields and its WABA's subscribed apps onto ``channel``."""
     figures = await _read_number(
         runtime,
         access_token=decrypt_access_token(runtime, channel),
@@ -464,7 +564,29 @@ async def sync_channel(
         phone_number_id=channel.phone_number_id,
         waba_id=None,
     )
+    client = cloud_api_client(runtime, channel)
+    try:
+        apps = await client.list_subscribed_apps(channel.waba_id)
+    except CloudAPIError as error:
+        raise _meta_refusal(error, what=f"read the apps of WABA {channel.waba_id}") from error
+    except CloudAPITransportError as error:
+        raise _unreachable(error, channel.graph_api_url) from error
     _apply_figures(channel, figures, now=now)
+    # Meta lists every app subscribed to the WABA; a system user's token cannot tell ours
+    # apart without the app's own token, so any subscribed app counts.
+    channel.webhooks_subscribed = bool(apps.data)
+
+
+async def sync_channel(
+    *, session: AsyncSession, runtime: Runtime, workspace_id: uuid.UUID, channel_id: uuid.UUID,
+    now: datetime,
+) -> Channel:  # fmt: skip
+    """Read the number's figures (name, quality, limit, throughput, status, registration)
+    and its WABA's webhook subscription from Meta again."""
+    channel = await get_channel_or_raise(
+        session=session, workspace_id=workspace_id, channel_id=channel_id
+    )
+    await _refresh(runtime, channel, now=now)
     await session.commit()
     log.info(
         "channel_synced",
@@ -474,6 +596,113 @@ async def sync_channel(
         messaging_limit_tier=channel.messaging_limit_tier,
     )
     return channel
+
+
+async def check_subscribe_channel(
+    *, session: AsyncSession, runtime: Runtime, workspace_id: uuid.UUID, channel_id: uuid.UUID,
+    now: datetime,
+) -> Channel:  # fmt: skip
+    """Subscribe the app to the number's WABA webhooks (``POST /{waba-id}/subscribed_apps``),
+    then read the number again. Raises ``MetaRefusedError`` with Meta's code if refused."""
+    channel = await get_channel_or_raise(
+        session=session, workspace_id=workspace_id, channel_id=channel_id
+    )
+    try:
+        await cloud_api_client(runtime, channel).subscribe_app(channel.waba_id)
+    except CloudAPIError as error:
+        raise _meta_refusal(
+            error, what=f"subscribe the app to WABA {channel.waba_id}'s webhooks"
+        ) from error
+    except CloudAPITransportError as error:
+        raise _unreachable(error, channel.graph_api_url) from error
+    await _refresh(runtime, channel, now=now)
+    await session.commit()
+    log.info("channel_webhooks_subscribed", workspace_id=str(workspace_id),
+             channel_id=str(channel.id), waba_id=channel.waba_id)  # fmt: skip
+    return channel
+
+
+def _check_pin(pin: str) -> None:
+    if PIN_PATTERN.match(pin) is None:
+        raise InvalidPinError("the two-step verification PIN is 6 digits")
+
+
+async def check_register_channel(
+    *, session: AsyncSession, runtime: Runtime, workspace_id: uuid.UUID, channel_id: uuid.UUID,
+    pin: str, now: datetime,
+) -> Channel:  # fmt: skip
+    """Register the number for the Cloud API with its two-step PIN (``POST
+    /{phone-number-id}/register``; sets the PIN if it has none, else must match it), then
+    read it again. Raises ``InvalidPinError`` or ``MetaRefusedError`` with Meta's code."""
+    _check_pin(pin)
+    channel = await get_channel_or_raise(
+        session=session, workspace_id=workspace_id, channel_id=channel_id
+    )
+    try:
+        await cloud_api_client(runtime, channel).register(channel.phone_number_id, pin)
+    except CloudAPIError as error:
+        raise _meta_refusal(
+            error, what=f"register phone number {channel.phone_number_id}"
+        ) from error
+    except CloudAPITransportError as error:
+        raise _unreachable(error, channel.graph_api_url) from error
+    await _refresh(runtime, channel, now=now)
+    await session.commit()
+    log.info("channel_registered", workspace_id=str(workspace_id), channel_id=str(channel.id))
+    return channel
+
+
+@dataclass(frozen=True, slots=True)
+class Onboarding:
+    """A connected number and the steps Meta refused (None: the step went through)."""
+
+    channel: Channel
+    subscribe_error: MetaRefusedError | GraphAPIUnreachableError | None
+    register_error: MetaRefusedError | GraphAPIUnreachableError | None
+
+
+async def connect_and_onboard(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    workspace_id: uuid.UUID,
+    phone_number_id: str,
+    waba_id: str,
+    access_token: str,
+    app_secret: str,
+    pin: str,
+    now: datetime,
+) -> Onboarding:
+    """Connect the number (``connect_channel``), subscribe the app to its WABA's webhooks
+    and register it with ``pin``.
+
+    A wrong PIN, id, token or WABA raises and stores nothing. Once connected the number is
+    kept: a refused subscription or registration is returned for the checklist to show, and
+    is tried again with ``check_subscribe_channel`` / ``check_register_channel``.
+    """
+    _check_pin(pin)
+    channel = await connect_channel(
+        session=session, runtime=runtime, workspace_id=workspace_id,
+        phone_number_id=phone_number_id, waba_id=waba_id, access_token=access_token,
+        app_secret=app_secret, now=now,
+    )  # fmt: skip
+    subscribe_error: MetaRefusedError | GraphAPIUnreachableError | None = None
+    register_error: MetaRefusedError | GraphAPIUnreachableError | None = None
+    try:
+        channel = await check_subscribe_channel(
+            session=session, runtime=runtime, workspace_id=workspace_id,
+            channel_id=channel.id, now=now,
+        )  # fmt: skip
+    except (MetaRefusedError, GraphAPIUnreachableError) as error:
+        subscribe_error = error
+    try:
+        channel = await check_register_channel(
+            session=session, runtime=runtime, workspace_id=workspace_id,
+            channel_id=channel.id, pin=pin, now=now,
+        )  # fmt: skip
+    except (MetaRefusedError, GraphAPIUnreachableError) as error:
+        register_error = error
+    return Onboarding(channel, subscribe_error, register_error)
 
 
 async def disconnect_channel(

@@ -95,6 +95,7 @@ PHONE_NUMBER_FIELDS: Final = (
     "is_official_business_account",
     "account_mode",
     "last_onboarded_time",
+    "webhook_configuration",
 )
 BUSINESS_PROFILE_FIELDS: Final = (
     "about",

@@ -121,6 +121,15 @@ class Throughput(WireModel):
     level: OpenThroughputLevel
 
 
+class WebhookConfiguration(WireModel):
+    """Where Meta sends the number's webhooks: the app's callback URL, and the WABA's or
+    the number's override when one is set (the most specific one wins)."""
+
+    application: str | None = None
+    whatsapp_business_account: str | None = None
+    phone_number: str | None = None
+
+
 class PhoneNumber(WireModel):
     id: str = Field(min_length=1)
     # As Meta formats it for people: "+1 555-010-0000".
@@ -140,6 +149,7 @@ class PhoneNumber(WireModel):
     account_mode: OpenAccountMode | None = None
     # ISO 8601 as Meta writes it ("2023-08-22T19:13:06+0000"), kept verbatim.
     last_onboarded_time: str | None = None
+    webhook_configuration: WebhookConfiguration | None = None
 
 
 class PhoneNumberList(WireModel):
