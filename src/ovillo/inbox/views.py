@@ -26,9 +26,9 @@ from ovillo.contacts import service as contacts_service
 from ovillo.core import events
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 from ovillo.core.errors import OvilloError
+from ovillo.inbox import attachments, quick_replies
 from ovillo.inbox import presence_views as presence_pages
 from ovillo.inbox import reads as inbox_reads
-from ovillo.inbox import attachments, quick_replies
 from ovillo.inbox import search as inbox_search
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.downloads import media_response
