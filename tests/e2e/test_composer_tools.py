@@ -83,3 +83,18 @@ def test_an_agent_answers_with_a_photo_quoting_the_customer_and_edits_the_contac
         "button", name="Save"
     ).click()
     expect(page.locator("#contact-panel").get_by_label("talla", exact=True)).to_have_value("L")
+
+    # A quick reply: saved in the settings, then offered as "/" is typed, filled for Lucía.
+    conversation_url = page.url
+    page.goto("/settings/quick-replies")
+    page.get_by_label("Shortcut").fill("gracias")
+    page.get_by_label("Text").fill("¡Gracias {{contact.first_name}}! 🙌")
+    page.get_by_role("button", name="Add the quick reply").click()
+    expect(page.get_by_label("Text of /gracias")).to_have_value(
+        "¡Gracias {{contact.first_name}}! 🙌"
+    )
+    page.goto(conversation_url)
+    body = page.get_by_label("Message", exact=True)
+    body.press_sequentially("Listo. /gr")
+    page.locator("#quick-reply-suggestions").get_by_role("button", name="/gracias").click()
+    expect(body).to_have_value("Listo. ¡Gracias Lucía! 🙌")

@@ -196,11 +196,49 @@
     try { return data ? JSON.parse(data.textContent) : {}; } catch (_) { return {}; }
   }
 
+  // What the agent is typing after "/" (at the caret), or null.
+  function typedShortcut(field) {
+    const match = /(?:^|\s)\/([a-z0-9_-]*)$/i.exec(field.value.slice(0, field.selectionStart));
+    return match ? match[1].toLowerCase() : null;
+  }
+
+  // "/" then letters: the quick replies whose shortcut starts so, to click (or Tab).
+  function suggest(field) {
+    const list = document.getElementById("quick-reply-suggestions");
+    if (!list) return;
+    const typed = typedShortcut(field);
+    const found = typed === null ? [] : Object.entries(quickReplies())
+      .filter(([shortcut]) => shortcut.startsWith(typed)).slice(0, 6);
+    list.replaceChildren(...found.map(([shortcut, text]) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link";
+      button.dataset.insert = text;
+      button.dataset.replaces = String(typed.length + 1);
+      button.textContent = "/" + shortcut;
+      const preview = document.createElement("span");
+      preview.className = "muted";
+      preview.textContent = " " + (text.length > 80 ? text.slice(0, 79) + "…" : text);
+      item.append(button, preview);
+      return item;
+    }));
+    list.hidden = found.length === 0;
+  }
+
+  document.addEventListener("input", (event) => {
+    if (event.target instanceof HTMLTextAreaElement && event.target.id === "message-body") {
+      suggest(event.target);
+    }
+  });
+
   document.addEventListener("click", (event) => {
     const target = event.target instanceof Element ? event.target : null;
     const inserting = target && target.closest("[data-insert]");
     const body = document.getElementById("message-body");
     if (inserting && body) {
+      const replaces = Number(inserting.dataset.replaces || 0);
+      if (replaces) body.setSelectionRange(body.selectionStart - replaces, body.selectionStart);
       insertAt(body, inserting.dataset.insert);
       const popover = inserting.closest("details.popover");
       if (popover && !inserting.classList.contains("emoji")) popover.open = false;
@@ -229,12 +267,11 @@
     const field = event.target;
     if (!(field instanceof HTMLTextAreaElement) || field.id !== "message-body") return;
     if (event.key !== "Tab" && event.key !== " ") return;
-    const before = field.value.slice(0, field.selectionStart);
-    const typed = /(?:^|\s)\/([a-z0-9][a-z0-9_-]*)$/i.exec(before);
-    const text = typed && quickReplies()[typed[1].toLowerCase()];
+    const typed = typedShortcut(field);
+    const text = typed && quickReplies()[typed];
     if (!text) return;
     event.preventDefault();
-    field.setSelectionRange(field.selectionStart - typed[1].length - 1, field.selectionStart);
+    field.setSelectionRange(field.selectionStart - typed.length - 1, field.selectionStart);
     insertAt(field, text);
   });
 
