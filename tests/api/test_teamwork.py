@@ -148,6 +148,9 @@ async def test_round_robin_takes_turns_among_online_agents_only(
         await round_robin_on(owner, desk, team)
         for online in (ana, beto):
             assert (await online.beat()).status_code == 204
+        # The teams page says who is online: those two, not Carla (nor Olga, on no inbox page).
+        teams_page = (await owner.client.get("/settings/teams")).text
+        assert teams_page.count('class="badge online"') == 2
         order = sorted([ana.user_id, beto.user_id])
         names = {str(ana.user_id): "Ana", str(beto.user_id): "Beto"}
         seen = []

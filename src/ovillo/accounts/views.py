@@ -27,8 +27,10 @@ from ovillo.accounts.errors import (
 )
 from ovillo.accounts.models import Role
 from ovillo.channels import service as channels_service
+from ovillo.core.clock import Clock
 from ovillo.core.deps import ClockDep, SessionDep
 from ovillo.core.errors import OvilloError
+from ovillo.inbox import presence
 from ovillo.web import csrf
 from ovillo.web.i18n import LOCALES, Translator
 from ovillo.web.pages import (
@@ -297,17 +299,25 @@ async def revoke_api_key(
 
 
 async def _teams_page(
-    viewer: Viewer, session: AsyncSession, error: str | None = None, status_code: int = 200
+    viewer: Viewer,
+    session: AsyncSession,
+    clock: Clock,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
     workspace_id = viewer.me.workspace_id
     teams = await teams_service.list_teams(session=session, workspace_id=workspace_id)
     users = await accounts_service.list_users(session=session, workspace_id=workspace_id)
     numbers = await channels_service.list_channels(session=session, workspace_id=workspace_id)
+    online = await presence.online_user_ids(
+        session=session, workspace_id=workspace_id, now=clock.now()
+    )
     return render(
         viewer.page,
         "accounts/teams.html",
         {
             "teams": teams,
+            "online": online,
             "users": [user for user in users if user.deactivated_at is None],
             "numbers": numbers,
             "error": error,
@@ -317,7 +327,7 @@ async def _teams_page(
 
 
 async def _team_change(
-    viewer: Viewer, session: AsyncSession, change: Awaitable[object]
+    viewer: Viewer, session: AsyncSession, clock: Clock, change: Awaitable[object]
 ) -> Response:
     """Back to the teams page once ``change`` ran, or the page with its error in plain
     words (a name taken, a user of another workspace); a team not found stays a 404."""
@@ -328,7 +338,7 @@ async def _team_change(
             raise
         await session.rollback()
         return await _teams_page(
-            viewer, session, team_error(error, viewer.t), status_code=error.status
+            viewer, session, clock, team_error(error, viewer.t), status_code=error.status
         )
     return redirect(viewer.page, "/settings/teams")
 
@@ -350,9 +360,9 @@ def _form_id(value: str) -> uuid.UUID | None:
 
 
 @router.get("/settings/teams")
-async def teams_page(viewer: ViewerDep, session: SessionDep) -> HTMLResponse:
+async def teams_page(viewer: ViewerDep, session: SessionDep, clock: ClockDep) -> HTMLResponse:
     """Every teammate may see the teams; owners and admins change them."""
-    return await _teams_page(viewer, session)
+    return await _teams_page(viewer, session, clock)
 
 
 @router.post("/settings/teams")
@@ -365,6 +375,7 @@ async def create_team(
     return await _team_change(
         viewer,
         session,
+        clock,
         teams_service.create_team(
             session=session, workspace_id=viewer.me.workspace_id, name=name, now=clock.now()
         ),
@@ -376,11 +387,13 @@ async def rename_team(
     team_id: uuid.UUID,
     viewer: AdminDep,
     session: SessionDep,
+    clock: ClockDep,
     name: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     return await _team_change(
         viewer,
         session,
+        clock,
         teams_service.rename_team(
             session=session, workspace_id=viewer.me.workspace_id, team_id=team_id, name=name
         ),
@@ -388,10 +401,13 @@ async def rename_team(
 
 
 @router.post("/settings/teams/{team_id}/delete")
-async def delete_team(team_id: uuid.UUID, viewer: AdminDep, session: SessionDep) -> Response:
+async def delete_team(
+    team_id: uuid.UUID, viewer: AdminDep, session: SessionDep, clock: ClockDep
+) -> Response:
     return await _team_change(
         viewer,
         session,
+        clock,
         teams_service.delete_team(
             session=session, workspace_id=viewer.me.workspace_id, team_id=team_id
         ),
@@ -409,10 +425,11 @@ async def add_team_member(
     target = _form_id(user_id)
     if target is None:
         error = viewer.t.gettext("Choose an active teammate.")
-        return await _teams_page(viewer, session, error, status_code=422)
+        return await _teams_page(viewer, session, clock, error, status_code=422)
     return await _team_change(
         viewer,
         session,
+        clock,
         teams_service.add_member(
             session=session,
             workspace_id=viewer.me.workspace_id,
@@ -425,11 +442,12 @@ async def add_team_member(
 
 @router.post("/settings/teams/{team_id}/members/{user_id}/remove")
 async def remove_team_member(
-    team_id: uuid.UUID, user_id: uuid.UUID, viewer: AdminDep, session: SessionDep
+    team_id: uuid.UUID, user_id: uuid.UUID, viewer: AdminDep, session: SessionDep, clock: ClockDep
 ) -> Response:
     return await _team_change(
         viewer,
         session,
+        clock,
         teams_service.remove_member(
             session=session,
             workspace_id=viewer.me.workspace_id,
@@ -453,10 +471,11 @@ async def set_round_robin(
     team = _form_id(team_id)
     if channel is None or (team_id and team is None):
         error = viewer.t.gettext("Choose a number and a team.")
-        return await _teams_page(viewer, session, error, status_code=422)
+        return await _teams_page(viewer, session, clock, error, status_code=422)
     return await _team_change(
         viewer,
         session,
+        clock,
         channels_service.set_round_robin_team(
             session=session,
             workspace_id=viewer.me.workspace_id,
