@@ -13,6 +13,7 @@ httpx over ASGI, where it exists), each read ``--repeat`` times with varied argu
 
 - the conversation list of each view (Mine, Unassigned, All open), its first page and a
   page deep in it (a cursor 80 % of the way down);
+- each agent's own unread counts for a list page (``inbox.reads``);
 - a conversation's latest page of messages;
 - search: a common word, a rare word, a contact's name (accents folded).
 
@@ -57,6 +58,7 @@ from ovillo.core.ids import new_id
 from ovillo.core.logging import configure_logging
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import DatabaseSettings, Settings, WorkerSettings
+from ovillo.inbox import reads as inbox_reads
 from ovillo.inbox import search as inbox_search
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import Conversation, ConversationStatus, Message
@@ -360,6 +362,24 @@ async def measure(runtime: Runtime, seeded: Seeded, repeat: int) -> dict[str, An
         results[f"conversations.{view}.deep"] = await timed(
             f"conversations.{view}.deep", repeat, conversation_list(view, True)
         )
+
+    # Each agent's own unread badges for a list page (``inbox.reads``): the worst case, an
+    # agent who never opened any of them, so every inbound message is counted.
+    async with session_of() as session:
+        listed = await inbox_service.list_conversations(
+            session=session, workspace_id=w, now=now, limit=100, status=ConversationStatus.OPEN
+        )  # the inbox page lists 100
+    listed_ids = [item.conversation.id for item in listed.items]
+
+    async def unread(i: int) -> None:
+        async with session_of() as session:
+            await inbox_reads.unread_by(
+                session=session, workspace_id=w, user_id=seeded.agents[i % AGENTS],
+                conversation_ids=listed_ids,
+            )  # fmt: skip
+
+    name = "conversations.agent_unread"
+    results[name] = await timed(name, repeat, unread)
 
     async def thread(i: int) -> None:
         async with session_of() as session:
