@@ -18,6 +18,7 @@ from ovillo import __version__, demo
 from ovillo.accounts.api import router as accounts_router
 from ovillo.accounts.views import router as accounts_pages
 from ovillo.campaigns.api import router as campaigns_router
+from ovillo.campaigns.views import router as campaigns_pages
 from ovillo.channels.api import router as channels_router
 from ovillo.channels.views import router as channels_pages
 from ovillo.channels.webhooks import router as webhooks_router
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(inbox_pages)
     app.include_router(channels_pages)
     app.include_router(templates_pages)
+    app.include_router(campaigns_pages)
     app.include_router(templates_router, prefix="/api/v1")
     app.include_router(links_router)
 
