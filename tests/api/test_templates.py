@@ -61,7 +61,9 @@ async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
         await runtime.aclose()
 
 
-def every_component(media_id: str | None = None, *, name: str = "spring_sale") -> dict[str, Any]:
+def every_component(
+    media_id: str | None = None, *, name: str = "spring_sale", handle: str = "4::aW1hZ2U="
+) -> dict[str, Any]:
     return {
         "name": name,
         "language": "en_US",
@@ -70,7 +72,7 @@ def every_component(media_id: str | None = None, *, name: str = "spring_sale") -
         "utm": {"source": "whatsapp", "medium": "message", "campaign": "spring"},
         "header_media_id": media_id,
         "components": [
-            {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW1hZ2U="]}},
+            {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": [handle]}},
             {
                 "type": "BODY",
                 "text": "Hi {{first_name}}, our spring sale starts today in {{city}}. "
@@ -559,9 +561,40 @@ async def test_a_paused_template_is_refused_with_metas_reason(desk: Desk) -> Non
 # --- Sending ------------------------------------------------------------------------------
 
 
+async def test_a_header_sample_meta_cannot_review_is_refused(desk: Desk) -> None:
+    def sample(name: str, data: bytes, mime: str) -> Any:
+        return desk.http.post(
+            "/api/v1/templates/header-samples",
+            headers=desk.headers,
+            data={"number_id": desk.number["id"]},
+            files={"file": (name, data, mime)},
+        )
+
+    text = await sample("notes.txt", b"not a picture", "text/plain")
+    # WhatsApp sends WebP stickers, but a template's header sample is JPEG, PNG, MP4 or PDF.
+    webp = await sample("sticker.webp", b"RIFF\x1a\x00\x00\x00WEBPVP8 " + b"x" * 18, "image/webp")
+
+    assert text.status_code == 422, text.text
+    assert webp.status_code == 422, webp.text
+    assert webp.json()["code"] == "template_refused"
+    assert "file_type" in webp.json()["detail"]
+
+
 async def test_variables_by_name_reach_a_customer_whose_window_is_closed(desk: Desk) -> None:
-    media = await upload_png(desk)
-    template = await approved(desk, every_component(media["meta_media_id"]))
+    uploaded = await desk.http.post(
+        "/api/v1/templates/header-samples",
+        headers=desk.headers,
+        data={"number_id": desk.number["id"]},
+        files={"file": ("header.png", PNG, "image/png")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    sample = uploaded.json()
+    assert sample["header_handle"].startswith("4::")
+    template = await approved(
+        desk, every_component(sample["header_media_id"], handle=sample["header_handle"])
+    )
+    [at_meta] = await emulator_templates(desk)
+    assert at_meta["components"][0]["example"]["header_handle"] == [sample["header_handle"]]
     contact = await desk.post(
         "/contacts", {"phone": "+1 555 004 0001", "name": "Ana López", "attributes": {}}
     )
@@ -597,7 +630,7 @@ async def test_variables_by_name_reach_a_customer_whose_window_is_closed(desk: D
     components = sent["payload"]["template"]["components"]
     header, body, url_button, code_button = components
     # The media header was uploaded once and is reused by every send.
-    image = {"id": media["meta_media_id"]}
+    image = {"id": sample["header_media_id"]}
     assert header == {"type": "header", "parameters": [{"type": "image", "image": image}]}
     assert [p["text"] for p in body["parameters"][:2]] == ["Ana", "your city"]
     assert body["parameters"][2]["text"].startswith(short_link_base(desk))

@@ -344,7 +344,10 @@ class EmulatorState:
     def app_business(self, app_id: str) -> str | None:
         """The business of the app ``app_id`` (an app subscribed to one of its WABAs)."""
         for waba in self.wabas.values():
-            if waba.app_id == app_id:
+            if waba.app_id == app_id or any(
+                str((app.get("whatsapp_business_api_data") or {}).get("id")) == app_id
+                for app in waba.subscribed_apps
+            ):
                 return waba.business_id
         return None
 

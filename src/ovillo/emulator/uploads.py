@@ -23,7 +23,7 @@ import base64
 import secrets
 from typing import Any, Final
 
-from ovillo.emulator.errors import GraphAPIError
+from ovillo.emulator.errors import GraphAPIError, invalid_parameter
 from ovillo.emulator.graph import GraphRequest, graph_route
 from ovillo.emulator.state import UploadSession
 
@@ -35,8 +35,8 @@ UPLOAD_FILE_TYPES: Final = frozenset(
 MAX_UPLOAD_BYTES: Final = 100 * 1024 * 1024
 
 
-def _parameter(message: str) -> GraphAPIError:
-    return GraphAPIError(100, None, message=f"(#100) {message}")
+def _parameter(details: str) -> GraphAPIError:
+    return invalid_parameter(details)
 
 
 def _b64(text: str) -> str:

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi.responses import RedirectResponse
 
 from ovillo.core.auth import ApiContext, api_problem_responses
@@ -16,6 +18,7 @@ from ovillo.core.deps import RuntimeDep, SessionDep
 from ovillo.templates import service, tracking
 from ovillo.templates.schemas import (
     ClickStatsOut,
+    HeaderSampleOut,
     LinkOut,
     TemplateCreate,
     TemplateDuplicate,
@@ -88,6 +91,37 @@ async def create_template(
         now=runtime.clock.now(),
     )
     return TemplateOut.of(template)
+
+
+@router.post(
+    "/templates/header-samples",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload the sample of a media header",
+    response_model=HeaderSampleOut,
+    responses=api_problem_responses(404, 409, 422, 502),
+)
+async def upload_header_sample(
+    file: Annotated[UploadFile, File(description="JPEG or PNG image, MP4 video or PDF.")],
+    number_id: Annotated[uuid.UUID, Form(description="The number whose WABA gets it.")],
+    context: ApiContext,
+    session: SessionDep,
+    runtime: RuntimeDep,
+) -> HeaderSampleOut:
+    """Meta reviews an IMAGE, VIDEO or DOCUMENT header only with a sample uploaded through
+    its Resumable Upload API. The answer's `header_handle` goes in the header's
+    `example.header_handle`; its `header_media_id` (uploaded once, valid 30 days) is the
+    template's default header for every send."""
+    sample = await service.upload_header_sample(
+        session=session,
+        runtime=runtime,
+        workspace_id=context.workspace_id,
+        channel_id=number_id,
+        data=await file.read(),
+        mime_type=file.content_type,
+        filename=file.filename,
+        now=runtime.clock.now(),
+    )
+    return HeaderSampleOut(**asdict(sample))
 
 
 @router.post(

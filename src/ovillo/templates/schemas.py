@@ -235,3 +235,13 @@ class ClickStatsOut(BaseModel):
     clicks: int = Field(description="Clicks by people (bot previews are not counted).")
     unique_contacts: int
     links: list[LinkOut]
+
+
+class HeaderSampleOut(BaseModel):
+    """Give ``header_handle`` as the media header's ``example.header_handle`` and
+    ``header_media_id`` as the template's ``header_media_id`` (the media every send reuses)."""
+
+    header_handle: str
+    header_media_id: str
+    media_id: uuid.UUID = Field(description="Ovillo's copy (GET /api/v1/media/{id}).")
+    mime_type: str

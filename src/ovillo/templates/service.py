@@ -416,6 +416,81 @@ def _unreachable(error: CloudAPITransportError, channel: Channel) -> GraphAPIUnr
     )
 
 
+@dataclass(frozen=True, slots=True)
+class HeaderSample:
+    """A media header's file, uploaded twice: its ``header_handle`` for Meta's review (the
+    Resumable Upload API) and its ``header_media_id`` for sends (``POST /media``, 30 days,
+    the template's default header media), plus our copy (``media_id``)."""
+
+    header_handle: str
+    header_media_id: str
+    media_id: uuid.UUID
+    mime_type: str
+
+
+async def upload_header_sample(
+    *,
+    session: AsyncSession,
+    runtime: Runtime,
+    workspace_id: uuid.UUID,
+    channel_id: uuid.UUID,
+    data: bytes,
+    mime_type: str | None,
+    filename: str | None,
+    now: datetime,
+) -> HeaderSample:
+    """Upload a media header's sample for a template of the number's WABA.
+
+    WhatsApp's media types and sizes are checked first (422, through the inbox's upload,
+    which also keeps our copy and gives the media id sends reuse); the sample goes to the
+    app subscribed to the WABA. Commits (no transaction is held while Meta answers).
+    """
+    media = await inbox_service.upload_media(
+        session=session, runtime=runtime, workspace_id=workspace_id, channel_id=channel_id,
+        data=data, mime_type=mime_type, filename=filename, now=now,
+    )  # fmt: skip
+    channel = await _submitting_channel(session, workspace_id=workspace_id, channel_id=channel_id)
+    client = channels_service.cloud_api_client(runtime, channel)
+    waba_id = channel.waba_id
+    header_media_id, bare_mime = str(media.meta_media_id), media.mime_type
+    await session.commit()
+    try:
+        apps = await client.list_subscribed_apps(waba_id)
+        app_id = next(
+            (
+                app.whatsapp_business_api_data.id
+                for app in apps.data
+                if app.whatsapp_business_api_data and app.whatsapp_business_api_data.id
+            ),
+            None,
+        )
+        if app_id is None:
+            raise TemplateRefusedError(
+                f"no app is subscribed to WhatsApp Business Account {waba_id}: connect the "
+                "number again so its app can upload the header's sample",
+                meta_code=None,
+                meta_subcode=None,
+                fbtrace_id=None,
+            )
+        handle = await client.upload_header_sample(
+            app_id, data, file_name=filename or "sample", file_type=bare_mime
+        )
+    except CloudAPIError as error:
+        raise _refused(error, what="take the header's sample") from None
+    except CloudAPITransportError as error:
+        raise _unreachable(error, channel) from None
+    log.info(
+        "template_header_sample_uploaded",
+        workspace_id=str(workspace_id),
+        channel_id=str(channel_id),
+        media_id=str(media.id),
+    )
+    return HeaderSample(
+        header_handle=handle, header_media_id=header_media_id, media_id=media.id,
+        mime_type=bare_mime,
+    )  # fmt: skip
+
+
 async def check_create_template(
     *,
     session: AsyncSession,

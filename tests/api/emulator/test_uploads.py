@@ -58,7 +58,7 @@ async def test_a_sample_is_uploaded_in_two_chunks_and_resumed_from_its_offset(
     for refused in (stale, in_query):
         assert refused.status_code == 400, refused.text
         assert refused.json()["error"]["code"] == 100
-    assert "file_offset" in stale.json()["error"]["message"]
+    assert "file_offset" in stale.json()["error"]["error_data"]["details"]
     assert where.json() == {"id": upload_id, "file_offset": 100}
     assert rest.status_code == 200, rest.text
     assert rest.json()["h"].startswith("4::")
@@ -85,7 +85,7 @@ async def test_a_session_for_a_bad_file_is_refused_with_code_100(
 
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["code"] == 100
-    assert wording in refused.json()["error"]["message"]
+    assert wording in refused.json()["error"]["error_data"]["details"]
 
 
 async def test_the_client_uploads_a_sample_and_meta_takes_its_handle(
