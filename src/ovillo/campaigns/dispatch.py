@@ -440,11 +440,16 @@ async def _top_up(
     target = max(_MIN_BACKLOG, int(channel.throughput_mps * BACKLOG_SECONDS))
     if throttled:
         target = max(1, target // 2)
+    # What the number still has to send of this campaign: messages not yet accepted.
     backlog = int(
         await session.scalar(
-            select(func.count()).where(
+            select(func.count())
+            .select_from(CampaignRecipient)
+            .join(Message, Message.id == CampaignRecipient.message_id)
+            .where(
                 CampaignRecipient.campaign_id == campaign.id,
                 CampaignRecipient.state == RecipientState.QUEUED,
+                Message.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING]),
             )
         )
         or 0
