@@ -16,6 +16,7 @@ from ovillo.accounts.models import Team
 from ovillo.core.db import create_engine, create_sessionmaker
 from ovillo.server import PlatformServer
 from tests.api.conversing import Desk, open_desk
+from tests.api.test_events import LIVE_WITHIN, follow
 from tests.api.test_web_pages import PASSWORD, csrf_of, signed_in
 from tests.factories import make_user
 
@@ -239,6 +240,18 @@ async def test_presence_shows_who_is_viewing_and_typing_within_the_workspace(
     try:
         conversation = await desk.writes_and_waits("5215512342001", "hola")
         cid = conversation["id"]
+        # The change goes out live to the workspace, and to no other.
+        async with follow(http, desk.headers) as ours, follow(http, elsewhere.headers) as theirs:
+            await ana.beat(cid)
+            arrived = await ours.next("presence_changed", within=LIVE_WITHIN, conversation_id=cid)
+            assert arrived["data"]["data"]["user_id"] == str(ana.user_id)
+            await stranger.beat()
+            own = await theirs.next("presence_changed", within=LIVE_WITHIN)
+            assert own["data"]["data"]["user_id"] == str(stranger.user_id)
+            assert all(
+                event["data"]["workspace_id"] == str(elsewhere.workspace_id)
+                for event in theirs.drained()
+            )
         # Ana's page reports; her own line does not name her.
         answer = await ana.beat(cid)
         assert answer.status_code == 200
