@@ -6,6 +6,7 @@ import pytest
 
 from ovillo.channels.service import (
     QualityChange,
+    app_secret_well_formed,
     figures_from_phone_number,
     quality_change,
     throughput_mps_for,
@@ -44,6 +45,52 @@ def test_figures_fall_back_when_meta_leaves_fields_out() -> None:
     assert figures.display_phone_number == ""
     assert figures.country is None
     assert figures.quality_rating is None
+
+
+@pytest.mark.parametrize(
+    ("configuration", "callback_url"),
+    [
+        (None, None),
+        ({"application": "https://a.example/wh"}, "https://a.example/wh"),
+        (
+            {"application": "https://a.example/wh", "whatsapp_business_account": "https://w/"},
+            "https://w/",
+        ),
+        (
+            {
+                "application": "https://a.example/wh",
+                "whatsapp_business_account": "https://w/",
+                "phone_number": "https://p/",
+            },
+            "https://p/",
+        ),
+    ],
+)
+def test_the_callback_is_the_most_specific_override(
+    configuration: dict[str, str] | None, callback_url: str | None
+) -> None:
+    number = PhoneNumber.model_validate(
+        {"id": "1", "platform_type": "CLOUD_API", "webhook_configuration": configuration}
+    )
+    figures = figures_from_phone_number(number)
+    assert figures.callback_url == callback_url
+    assert figures.registered
+
+
+@pytest.mark.parametrize(
+    ("secret", "ok"),
+    [
+        ("0123456789abcdef0123456789abcdef", True),
+        ("0123456789ABCDEF0123456789ABCDEF", True),
+        (" 0123456789abcdef0123456789abcdef ", True),
+        ("0123456789abcdef0123456789abcde", False),
+        ("0123456789abcdef0123456789abcdefa", False),
+        ("g123456789abcdef0123456789abcdef", False),
+        ("", False),
+    ],
+)
+def test_app_secrets_are_32_hexadecimal_characters(secret: str, ok: bool) -> None:
+    assert app_secret_well_formed(secret) is ok
 
 
 @pytest.mark.parametrize(
