@@ -25,6 +25,7 @@ from ovillo.channels.webhooks import router as webhooks_router
 from ovillo.contacts import importing
 from ovillo.contacts.api import imports_router as contact_imports_router
 from ovillo.contacts.api import router as contacts_router
+from ovillo.contacts.views import router as contacts_pages
 from ovillo.core.auth import install_auth_problem_handler
 from ovillo.core.deps import RuntimeDep
 from ovillo.core.errors import install_problem_handlers
@@ -101,6 +102,7 @@ def create_app(
     install_pages(app, settings)
     app.include_router(accounts_pages)
     app.include_router(inbox_pages)
+    app.include_router(contacts_pages)
     app.include_router(channels_pages)
     app.include_router(templates_pages)
     app.include_router(campaigns_pages)

@@ -727,18 +727,24 @@ async def check_start(
     )
     if contact_import.status != ImportStatus.PENDING:
         raise InvalidImportError(f"the import is {contact_import.status}, not waiting to start")
+    # Everything is checked before the import changes: a refusal leaves it as it was.
     targets = list(mapping) if mapping is not None else list(contact_import.mapping)
     if overrides:
         targets = apply_overrides(contact_import.columns, targets, overrides)
-    contact_import.mapping = check_mapping(contact_import.columns, targets)
-    if default_country is not None:
-        contact_import.default_country = _check_country(default_country)
+    targets = check_mapping(contact_import.columns, targets)
+    country = (
+        _check_country(default_country)
+        if default_country is not None
+        else contact_import.default_country
+    )
     cleaned = [tag.strip() for tag in tags if tag.strip()]
     for tag in cleaned:
         if len(tag) > contacts_service.MAX_TAG_LENGTH:
             raise InvalidImportError(
                 f"tag {tag[:60]!r} is longer than {contacts_service.MAX_TAG_LENGTH} characters"
             )
+    contact_import.mapping = targets
+    contact_import.default_country = country
     contact_import.tags = contacts_service.clean_tags(cleaned)
     contact_import.status = ImportStatus.RUNNING
     contact_import.started_at = now
