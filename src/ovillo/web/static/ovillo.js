@@ -129,7 +129,11 @@
     const now = line();
     if (!now || !html) return;
     const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("presence");
-    if (fresh) now.replaceWith(document.importNode(fresh, true));
+    // The live region stays and only its words change, and only when they do: a screen
+    // reader then says "Ana is typing…" once, not at every heartbeat.
+    if (fresh && now.innerHTML !== fresh.innerHTML) {
+      now.replaceChildren(...Array.from(fresh.childNodes, (node) => document.importNode(node, true)));
+    }
   }
 
   async function report(extra) {
