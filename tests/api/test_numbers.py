@@ -41,6 +41,9 @@ async def test_connect_reads_the_number_from_meta_and_hides_the_token(
     assert number["messaging_limit_tier"] == "TIER_2K"
     assert number["throughput_mps"] == 1000
     assert number["country"] == "US"
+    assert number["platform_type"] == "CLOUD_API"
+    assert number["name_status"] == "APPROVED"
+    assert number["callback_url"] == f"{platform.url}/webhooks/whatsapp"
     assert number["webhook_url"] == f"{platform.url}/webhooks/whatsapp"
     assert len(number["webhook_verify_token"]) >= 24
     assert number["graph_api_url"] == platform.runtime.graph_api_url

@@ -60,6 +60,21 @@ class ChannelOut(BaseModel):
     throughput_mps: int = Field(description="Messages per second this number may send.")
     status: str | None
     country: str | None
+    name_status: str | None = Field(
+        description="Meta's review of the display name: APPROVED, PENDING_REVIEW, DECLINED..."
+    )
+    code_verification_status: str | None = Field(
+        description="VERIFIED once the number's ownership code was entered."
+    )
+    platform_type: str | None = Field(
+        description="CLOUD_API once the number is registered for the Cloud API."
+    )
+    webhooks_subscribed: bool | None = Field(
+        description="An app is subscribed to the WABA's webhooks (None: not read yet)."
+    )
+    callback_url: str | None = Field(
+        description="Where Meta sends this number's webhooks, as Meta last reported it."
+    )
     graph_api_url: str
     graph_api_version: str
     webhook_url: str | None = Field(
@@ -85,6 +100,11 @@ class ChannelOut(BaseModel):
             throughput_mps=channel.throughput_mps,
             status=channel.status,
             country=channel.country,
+            name_status=channel.name_status,
+            code_verification_status=channel.code_verification_status,
+            platform_type=channel.platform_type,
+            webhooks_subscribed=channel.webhooks_subscribed,
+            callback_url=channel.callback_url,
             graph_api_url=channel.graph_api_url,
             graph_api_version=channel.graph_api_version,
             webhook_url=webhook_url,
