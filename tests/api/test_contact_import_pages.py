@@ -8,6 +8,8 @@ import io
 import re
 import uuid
 
+import pytest
+
 from ovillo.core.clock import wait_for
 from ovillo.server import PlatformServer
 from tests.api.test_web_pages import PASSWORD, csrf_of, signed_in
@@ -20,6 +22,9 @@ async def person(platform: PlatformServer, workspace_id: uuid.UUID, role: str) -
     return email
 
 
+# The pages add no SQL of their own to what test_contact_imports.py runs on both databases:
+# SQLite alone here keeps the suite lean.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_upload_map_watch_and_download_rejects(platform: PlatformServer) -> None:
     workspace_id, _ = await make_workspace(platform)
     admin = await signed_in(platform, await person(platform, workspace_id, "admin"))
