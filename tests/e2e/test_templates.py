@@ -1,5 +1,6 @@
 """Templates in a browser: author with a live preview, see a rule broken on its field as
-you type, submit, and see Meta's approval arrive in the list live."""
+you type, submit, and see Meta's approval arrive in the list live; an image header's
+sample uploaded with the template, then sent with it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
+from ovillo.core.clock import wait_for
 from ovillo.server import PlatformServer
+from tests.api.test_templates import PNG
 from tests.databases import run_coroutine
 from tests.e2e.conftest import Person, add_person, connect_number, sign_in
 
@@ -92,3 +95,69 @@ def test_an_owner_authors_a_template_sees_its_errors_and_it_is_approved(
     approve_at_meta(e2e_platform, person, "order_ready")
     expect(row.locator(".badge")).to_have_text("Approved")
     expect(duplicate_to).to_have_value("pt_BR")
+
+
+def send_and_see_it_leave(
+    platform: PlatformServer, person: Person, number: dict[str, Any], name: str
+) -> dict[str, Any]:
+    """Send template ``name`` through the API; what the emulator received for it."""
+
+    async def send() -> dict[str, Any]:
+        assert platform.emulator is not None
+        async with (
+            httpx.AsyncClient(base_url=platform.url, timeout=15) as http,
+            httpx.AsyncClient(base_url=platform.emulator.url, timeout=15) as emulator_http,
+        ):
+            answer = await http.post(
+                "/api/v1/messages",
+                headers={"Authorization": f"Bearer {person.api_key}"},
+                json={"to": "15550047001", "number_id": number["id"], "type": "template",
+                      "template": {"name": name, "language": "en_US"}},
+            )  # fmt: skip
+            assert answer.status_code == 202, answer.text
+            received: list[dict[str, Any]] = []
+
+            async def left() -> bool:
+                listed = await emulator_http.get(
+                    "/_emulator/messages", params={"phone_number_id": number["phone_number_id"]}
+                )
+                received[:] = [m for m in listed.json() if m["payload"].get("type") == "template"]
+                return bool(received)
+
+            await wait_for(left, within=30, interval=0.1, what="the template sent")
+            return received[0]
+
+    return run_coroutine(send())
+
+
+def test_an_image_header_is_uploaded_with_its_template_and_sent_with_it(
+    page: Page, e2e_platform: PlatformServer
+) -> None:
+    person = add_person(e2e_platform)
+    number = connect_number(e2e_platform, person)
+    sign_in(page, person)
+    page.goto(f"{e2e_platform.url}/templates/new")
+    page.get_by_label("Name", exact=True).fill("photo_offer")
+    page.get_by_label("Category").select_option("MARKETING")
+    page.get_by_label("Header type").select_option("IMAGE")
+    page.get_by_label("Body").fill("Our new collection is in the shop today, come and see it.")
+    # No sample yet: the rule is shown on the header before anything is sent.
+    handle_error = page.locator("#error-header_handle")
+    expect(handle_error).not_to_have_text("")
+    page.locator("#header_file").set_input_files(
+        {"name": "offer.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    expect(handle_error).to_have_text("")
+    expect(page.locator("#preview .wa-media")).to_be_visible()
+
+    page.get_by_role("button", name="Submit to Meta").click()
+    expect(page).to_have_url(re.compile(r"/templates\?number_id="))
+    row = page.locator('tr[data-template="photo_offer:en_US"]')
+    expect(row.locator(".badge")).to_have_text("In review")
+    approve_at_meta(e2e_platform, person, "photo_offer")
+    expect(row.locator(".badge")).to_have_text("Approved")
+
+    sent = send_and_see_it_leave(e2e_platform, person, number, "photo_offer")
+    [header] = sent["payload"]["template"]["components"]
+    assert header["type"] == "header"
+    assert set(header["parameters"][0]["image"]) == {"id"}

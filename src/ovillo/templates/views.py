@@ -10,7 +10,7 @@ and admins submit, sync and duplicate.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ovillo.channels import service as channels_service
 from ovillo.channels.models import Channel
 from ovillo.core.deps import RuntimeDep, SessionDep
+from ovillo.core.errors import OvilloError
 from ovillo.templates import service
 from ovillo.templates.editor import (
     BUTTON_SLOTS,
     FIELD_MAX,
+    HEADER_FORMATS,
     EditorForm,
     button_names,
     draft_of,
@@ -77,7 +79,42 @@ async def read_form(request: Request) -> EditorForm:
         for key, value in form.items()
         if isinstance(value, str) and key != "csrf_token"
     }
+    sample = await header_file(request)
+    if sample is not None and not values.get("header_handle"):
+        # Chosen, not uploaded yet: Meta's handle comes at submit, so the check passes it.
+        values["header_handle"] = PENDING_HANDLE
     return EditorForm(values=values)
+
+
+# What stands for a chosen sample file until the submit uploads it (never sent to Meta).
+PENDING_HANDLE = "4::chosen"
+
+
+_UNREAD = object()
+
+
+@dataclass(frozen=True, slots=True)
+class SampleFile:
+    data: bytes
+    mime_type: str | None
+    filename: str | None
+
+
+async def header_file(request: Request) -> SampleFile | None:
+    """The media header's sample file chosen in the editor, if any (read once, and every
+    uploaded part closed: a route that reads the form itself must)."""
+    if getattr(request.state, "header_sample", _UNREAD) is _UNREAD:
+        sample = None
+        for key, value in (await request.form()).multi_items():
+            if isinstance(value, str):
+                continue
+            if key == "header_file" and value.filename and sample is None:
+                data = await value.read()
+                sample = SampleFile(data, value.content_type, value.filename)
+            await value.close()
+        request.state.header_sample = sample
+    found: SampleFile | None = request.state.header_sample
+    return found
 
 
 def _editor_context(viewer: Viewer, channels: list[Channel]) -> dict[str, Any]:
@@ -300,9 +337,31 @@ async def submit(
     drafted = draft_of(form)
     errors: dict[str, list[str]] = {}
     general: list[str] = []
+    sample = await header_file(request)
     if channel is None:
         general = [t.gettext("Connect a number first: templates belong to a number's account.")]
-    else:
+    elif sample is not None and form.get("header_format").upper() in HEADER_FORMATS[2:]:
+        # The sample goes to Meta only once the rest of the template passes the rules.
+        violations = service.draft_violations(drafted.draft, public_url=runtime.public_url)
+        if violations:
+            errors, general = errors_by_field(violations, drafted.paths)
+        else:
+            try:
+                uploaded = await service.upload_header_sample(
+                    session=session, runtime=runtime, workspace_id=viewer.me.workspace_id,
+                    channel_id=channel.id, data=sample.data, mime_type=sample.mime_type,
+                    filename=sample.filename, now=runtime.clock.now(),
+                )  # fmt: skip
+            except OvilloError as exc:
+                errors = {"header_handle": [exc.detail or exc.title]}
+            else:
+                form.values["header_handle"] = uploaded.header_handle
+                drafted = draft_of(form)
+                drafted = replace(
+                    drafted,
+                    draft=replace(drafted.draft, header_media_id=uploaded.header_media_id),
+                )
+    if channel is not None and not errors and not general:
         try:
             await service.check_create_template(
                 session=session, runtime=runtime, workspace_id=viewer.me.workspace_id,
@@ -316,6 +375,8 @@ async def submit(
             general = [t.gettext("Meta refused the template: %(reason)s", reason=exc.detail)]
         else:
             return redirect(viewer.page, f"/templates?number_id={channel.id}")
+    if form.get("header_handle") == PENDING_HANDLE:
+        form.values["header_handle"] = ""  # the file input cannot be re-filled: choose again
     await session.rollback()  # nothing half-done kept; the numbers are read again
     channels, _ = await _channel(session, viewer, None)
     return render(
