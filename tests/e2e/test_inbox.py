@@ -62,7 +62,7 @@ def test_a_customers_script_shows_as_text_and_the_agent_answers(
     )
 
     page.get_by_label("Add a tag").fill("vip")
-    page.get_by_role("button", name="Add", exact=True).click()
+    page.locator("#contact-tags").get_by_role("button", name="Add", exact=True).click()
     expect(page.get_by_role("list", name="Tags")).to_have_text("vip ×")
     page.goto("/inbox?view=all&tag=vip")
     expect(page.locator("#conversation-list a")).to_have_count(1)
