@@ -276,11 +276,13 @@ async def connect_number(
     *,
     throughput_mps: int,
     emulator_throughput_mps: int | None = None,
+    tier: str | None = None,
 ) -> Number:
     """A number whose webhooks go to ``http``'s platform, connected through its API.
 
     The emulator enforces ``emulator_throughput_mps`` (default: the same); the platform
-    paces to ``throughput_mps``. Meta reports a level (80 or 1,000 mps), not a figure, so
+    paces to ``throughput_mps``. ``tier``: the messaging limit (the emulator's default:
+    TIER_250). Meta reports a level (80 or 1,000 mps), not a figure, so
     the platform's figure is set in the database after connecting.
     """
     secret = uuid.uuid4().hex
@@ -292,6 +294,7 @@ async def connect_number(
             "webhook_url": f"{str(http.base_url).rstrip('/')}/webhooks/whatsapp",
             "app_secret": secret,
             "throughput_mps": emulator_throughput_mps or throughput_mps,
+            **({"tier": tier} if tier is not None else {}),
         },
     )
     assert created.status_code == 201, created.text
