@@ -1,0 +1,144 @@
+"""A campaign of N recipients (100,000 by default) on one number at 1,000 mps.
+
+Runs the platform as a deployment (tests/deployment.py): `ovillo emulator`, `ovillo serve`
+(worker not embedded) and one `ovillo worker`, on a fresh PostgreSQL database made for the
+run and dropped after (``--db sqlite``: a fresh SQLite file). The audience is written
+straight into the database; the template is approved through the emulator; the campaign
+is launched through the REST API and the clock runs until the emulator has accepted every
+recipient's message.
+
+Figures from the emulator's own log (its ``accepted_at``): messages/s achieved against the
+cap, the most accepted in any sliding 1-second window (must not cross the cap), recipients
+sent more than once (must be 0); the worker's peak RSS (``VmHWM``); the time from launch to
+the last accepted send and to the campaign's ``completed``.
+
+    .venv/bin/python bench/campaign.py
+    .venv/bin/python bench/campaign.py --recipients 20000 --db sqlite
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+# bench/ is not a package: reach tests/ from the repository root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx
+from fresh_database import fresh_database
+from send import loadavg, pace_figures
+from tests.campaign_scene import campaign_state, launch, set_up_campaign
+from tests.deployment import Deployment, Service, emulator_messages, emulator_stats
+
+from ovillo.core.db import create_engine
+from ovillo.core.settings import DatabaseSettings
+
+
+def peak_rss_mb(service: Service) -> float | None:
+    """The process's peak resident set (VmHWM), in MiB."""
+    try:
+        for line in Path(f"/proc/{service.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    directory = Path(tempfile.mkdtemp(prefix="ovillo-bench-campaign-"))
+    load_before = loadavg()
+    async with fresh_database(args.db, directory) as database_url:
+        engine = create_engine(DatabaseSettings(url=database_url))
+        try:
+            async with Deployment(
+                directory=directory,
+                database_url=database_url,
+                settings={"OVILLO_LOG__LEVEL": args.log_level},
+            ) as deployment:
+                started = time.monotonic()
+                # The worker applies the template's approval webhook: start it first.
+                worker = await deployment.start_worker()
+                scene = await set_up_campaign(
+                    deployment, engine, recipients=args.recipients, mps=args.mps
+                )
+                scene_s = time.monotonic() - started
+                rss_samples: list[float] = []
+                async with (
+                    httpx.AsyncClient(base_url=deployment.url, timeout=120) as http,
+                    httpx.AsyncClient(base_url=deployment.emulator_url, timeout=120) as emulator,
+                ):
+                    launched = time.monotonic()
+                    await launch(http, scene)
+                    sent_at: float | None = None
+                    completed_at: float | None = None
+                    while time.monotonic() - launched < args.send_seconds:
+                        rss = peak_rss_mb(worker)
+                        if rss is not None:
+                            rss_samples.append(rss)
+                        if sent_at is None:
+                            stats = await emulator_stats(emulator)
+                            if stats["sent"] >= args.recipients:
+                                sent_at = time.monotonic()
+                        state = await campaign_state(http, scene)
+                        if state["state"] in ("completed", "stopped", "cancelled"):
+                            completed_at = time.monotonic()
+                            break
+                        await asyncio.sleep(0.5)
+                    final = await campaign_state(http, scene)
+                    log = await emulator_messages(emulator)
+        finally:
+            await engine.dispose()
+    accepted = sorted(
+        datetime.fromisoformat(m["accepted_at"]).timestamp()
+        for m in log
+        if m.get("type") == "template"
+    )
+    per_recipient = Counter(m["to"] for m in log if m.get("type") == "template")
+    pace = pace_figures(accepted, args.mps) if accepted else {}
+    return {
+        "bench": "campaign",
+        "db": args.db,
+        "recipients": args.recipients,
+        "cap_mps": args.mps,
+        "accepted": len(accepted),
+        "sent_twice": sum(1 for count in per_recipient.values() if count > 1),
+        "never_sent": args.recipients - len(per_recipient),
+        "rate_mps": pace.get("rate_mps"),
+        "share_of_cap": round(pace["rate_mps"] / args.mps, 3) if pace.get("rate_mps") else None,
+        "steady_mps": pace.get("steady_mps"),
+        "max_in_any_1s": pace.get("max_in_any_1s"),
+        "crossed_cap": pace.get("crossed_cap"),
+        "worker_peak_rss_mb": max(rss_samples) if rss_samples else None,
+        "scene_s": round(scene_s, 1),
+        "launch_to_last_send_s": round(sent_at - launched, 1) if sent_at else None,
+        "launch_to_completed_s": round(completed_at - launched, 1) if completed_at else None,
+        "campaign": {"state": final["state"], "counts": final["counts"]},
+        "load": {"before": load_before, "after": loadavg()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--mps", type=int, default=1000)
+    parser.add_argument("--send-seconds", type=float, default=1800.0)
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args)), indent=2))  # noqa: T201 - the bench's output
+
+
+if __name__ == "__main__":
+    main()
