@@ -698,6 +698,41 @@ async def test_a_tracked_link_counts_people_not_bots_and_lands_in_the_funnel(des
     assert funnels[-1] == {"sent": 1, "delivered": 1, "read": 1, "clicked": 1, "replied": 1}
 
 
+async def test_an_authentication_code_fills_the_body_and_the_autofill_button(desk: Desk) -> None:
+    one_tap = {
+        "name": "login_code",
+        "language": "en_US",
+        "category": "AUTHENTICATION",
+        "components": [
+            {"type": "BODY", "add_security_recommendation": True},
+            {"type": "FOOTER", "code_expiration_minutes": 10},
+            {"type": "BUTTONS", "buttons": [
+                {"type": "OTP", "otp_type": "ONE_TAP", "text": "Copy code",
+                 "autofill_text": "Autofill", "supported_apps": [
+                     {"package_name": "com.example.shop", "signature_hash": "K8a/AINcGX7"}]},
+            ]},
+        ],
+    }  # fmt: skip
+    await approved(desk, one_tap)
+    without_code = await desk.send(
+        {"to": "15550035001", "number_id": desk.number["id"], "type": "template",
+         "template": {"name": "login_code", "language": "en_US", "variables": {}}}
+    )  # fmt: skip
+    answer = await desk.send(
+        {"to": "15550035001", "number_id": desk.number["id"], "type": "template",
+         "template": {"name": "login_code", "language": "en_US",
+                      "variables": {"code": "482913"}}}
+    )  # fmt: skip
+
+    assert without_code.status_code == 422, without_code.text
+    assert [v["field"] for v in without_code.json()["violations"]] == ["template.variables.code"]
+    assert answer.status_code == 202, answer.text
+    body, button = await wait_sent(desk, answer.json()["id"])
+    assert body == {"type": "body", "parameters": [{"type": "text", "text": "482913"}]}
+    assert button == {"type": "button", "sub_type": "url", "index": "0",
+                      "parameters": [{"type": "text", "text": "482913"}]}  # fmt: skip
+
+
 async def test_values_that_do_not_fit_the_template_are_refused_naming_each(desk: Desk) -> None:
     await approved(desk, order_update())
 

@@ -1265,11 +1265,11 @@ def _build_components(
         link_codes=link_codes,
     )
     reported = {v["field"] for v in violations}
-    violations.extend(
-        _violation(f"template.{p.field}", "variable_missing", p.message)
-        for p in problems
-        if f"template.{p.field}" not in reported
-    )
+    for p in problems:
+        # One missing value may be wanted twice (an authentication code: body and button).
+        if f"template.{p.field}" not in reported:
+            reported.add(f"template.{p.field}")
+            violations.append(_violation(f"template.{p.field}", "variable_missing", p.message))
     if violations:
         raise TemplateParametersInvalidError(
             "; ".join(f"{v['field']}: {v['message']}" for v in violations),
