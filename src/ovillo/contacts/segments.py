@@ -189,9 +189,7 @@ def targeted_conditions(
         # Imported here: the inbox's service imports this domain's service.
         from ovillo.inbox import service as inbox_service
 
-        last_inbound = inbox_service.last_inbound_at_of(
-            workspace_id=workspace_id, contact_id=Contact.id
-        )
+        last_inbound = inbox_service.last_inbound_at_of(contact_id=Contact.id)
         since = [
             moment
             for moment in (

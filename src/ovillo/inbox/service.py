@@ -402,12 +402,15 @@ def assignee_filter(value: str) -> AssigneeFilter:
         ) from None
 
 
-def last_inbound_at_of(*, workspace_id: uuid.UUID, contact_id: Any) -> Any:
-    """When the contact last wrote, on any number of the workspace (None if never): a
-    correlated scalar subquery for other domains' filters, ``contact_id`` a column."""
+def last_inbound_at_of(*, contact_id: Any) -> Any:
+    """When the contact last wrote, on any number (None if never): a correlated scalar
+    subquery for other domains' filters, ``contact_id`` a column.
+
+    By contact alone: a contact's conversations are its workspace's, and the seek is one
+    probe of ``ix_conversation_contact_inbound`` per contact."""
     return (
         select(func.max(Conversation.last_inbound_at))
-        .where(Conversation.contact_id == contact_id, Conversation.workspace_id == workspace_id)
+        .where(Conversation.contact_id == contact_id)
         .scalar_subquery()
     )
 
