@@ -12,6 +12,7 @@ from ovillo.rules.phone import (
     InvalidPhoneNumber,
     InvalidPhoneReason,
     LineType,
+    _region_code,  # the screen is private; its answers are not
     bsuid_country,
     country_of,
     is_bsuid,
@@ -207,3 +208,34 @@ def test_normalize_raises_only_its_own_error(raw: str, region: str | None) -> No
         assert normalize(number.e164) == number
         return
     assert refused_input == raw
+
+
+# Calling codes shared by several regions: the ones where finding the region is a walk.
+_SHARED_CALLING_CODES = sorted(
+    code for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items() if len(regions) > 1
+)
+
+
+@pytest.mark.parametrize("calling_code", _SHARED_CALLING_CODES)
+def test_the_region_screen_answers_as_the_library_for_every_example(calling_code: int) -> None:
+    examples = [
+        example
+        for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[calling_code]
+        for kind in range(12)  # every PhoneNumberType but UNKNOWN
+        if (example := phonenumbers.example_number_for_type(region, kind)) is not None
+    ]
+    # Meta's fictional test range, claimed by no region, and a reachable neighbour.
+    examples += [phonenumbers.parse("+15550100001"), phonenumbers.parse("+12015550123")]
+    for number in examples:
+        assert _region_code(number) == phonenumbers.region_code_for_number(number), number
+
+
+@given(
+    st.sampled_from(_SHARED_CALLING_CODES),
+    st.integers(min_value=3, max_value=13).flatmap(
+        lambda length: st.integers(min_value=10 ** (length - 1), max_value=10**length - 1)
+    ),
+)
+def test_the_region_screen_answers_as_the_library(calling_code: int, national: int) -> None:
+    number = phonenumbers.PhoneNumber(country_code=calling_code, national_number=national)
+    assert _region_code(number) == phonenumbers.region_code_for_number(number)
