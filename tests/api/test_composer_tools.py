@@ -225,3 +225,52 @@ async def test_the_contact_panel_edits_name_and_attributes_and_escapes_them(
         assert contact["attributes"] == {"city": "Puebla"}  # the other one stays
     finally:
         await client.aclose()
+
+
+async def test_the_panel_shows_the_ad_its_free_window_and_past_conversations(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    desk, email = await desk_with_user(platform, http, emulator_http)
+    wa_id = "5215512341004"
+    ad = {"source_url": "https://fb.me/ad123", "source_id": "1202", "source_type": "ad"}
+    await desk.customer_writes(wa_id, "Vi su anuncio", referral={**ad, "headline": "<b>Envíos</b>"})
+    first = str((await desk.wait_for_inbound(wa_id, "Vi su anuncio"))["id"])
+    client = await signed_in(platform, email)
+    try:
+        page = await client.get(f"/inbox/{first}")
+        token = csrf_of(page.text)
+        answered = await client.post(
+            f"/inbox/{first}/messages", data={"csrf_token": token, "body": "¡Hola!"}
+        )
+        assert answered.status_code == 303
+
+        async def free_entry_open() -> bool:
+            conversation = (await desk.get(f"/conversations/{first}")).json()
+            return conversation["free_entry_point"] is not None
+
+        await wait_for(free_entry_open, within=30, interval=0.1, what="the free entry point")
+        page = await client.get(f"/inbox/{first}")
+        assert "&lt;b&gt;Envíos&lt;/b&gt;" in page.text  # the ad's headline, escaped
+        assert 'href="https://fb.me/ad123"' in page.text
+        assert re.search(r"messages are free for 7[12] h \d+ min more", page.text)
+        assert "None before this one." in page.text
+        closed = await client.post(
+            f"/inbox/{first}/status", data={"csrf_token": token, "status": "closed"}
+        )
+        assert closed.status_code == 303
+
+        hostile = {**ad, "source_url": "javascript:alert(1)", "headline": "Otra vez"}
+        await desk.customer_writes(wa_id, "Otra pregunta", referral=hostile)
+        second = str((await desk.wait_for_inbound(wa_id, "Otra pregunta"))["id"])
+        assert second != first
+        page = await client.get(f"/inbox/{second}")
+        past = re.search(
+            r'<ul class="plain past" id="past-conversations">(.*?)</ul>', page.text, re.S
+        )
+        assert past is not None
+        assert f'href="/inbox/{first}"' in past.group(1)
+        assert "Closed" in past.group(1)
+        assert "Otra vez" in page.text
+        assert "javascript:" not in page.text  # a link that is not a web address is not shown
+    finally:
+        await client.aclose()

@@ -60,6 +60,7 @@ from ovillo.inbox.models import (
     PendingStatus,
 )
 from ovillo.rules import limits
+from ovillo.rules import window as window_rules
 from ovillo.worker.leases import lease_is_held
 
 __all__ = [
@@ -660,6 +661,34 @@ class Released:
 Outcome = Accepted | Retry | Failed | Released | Unanswered
 
 
+async def _open_free_entry_points(
+    session: AsyncSession, seqs: Sequence[int], *, now: datetime
+) -> None:
+    """Replies Meta accepted at ``now`` open the 72-hour free entry point of their
+    conversations that came from a Click-to-WhatsApp ad within the last 24 hours
+    (``rules.window.free_entry_point``). The earliest reply wins: a conversation whose
+    entry point is already open keeps it. One statement per batch; it touches only
+    conversations with a recent referral."""
+    replied = select(Message.conversation_id).where(
+        Message.seq.in_(seqs), Message.direction == Direction.OUTBOUND
+    )
+    await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id.in_(replied),
+            Conversation.referral_at.is_not(None),
+            Conversation.referral_at <= now,
+            Conversation.referral_at > now - window_rules.FREE_ENTRY_POINT_REPLY_DEADLINE,
+            or_(
+                Conversation.free_entry_point_expires_at.is_(None),
+                Conversation.free_entry_point_expires_at <= now,
+            ),
+        )
+        .values(free_entry_point_expires_at=now + window_rules.FREE_ENTRY_POINT_WINDOW)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def do_apply_outcomes(
     *, session: AsyncSession, outcomes: Sequence[Outcome], now: datetime
 ) -> list[str]:
@@ -693,6 +722,7 @@ async def do_apply_outcomes(
             ),
             [{"b_seq": o.seq, "b_wamid": o.wamid} for o in accepted],
         )
+        await _open_free_entry_points(session, [o.seq for o in accepted], now=now)
     retries = by_seq(Retry)
     if retries:
         await session.execute(
