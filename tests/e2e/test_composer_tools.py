@@ -98,3 +98,11 @@ def test_an_agent_answers_with_a_photo_quoting_the_customer_and_edits_the_contac
     body.press_sequentially("Listo. /gr")
     page.locator("#quick-reply-suggestions").get_by_role("button", name="/gracias").click()
     expect(body).to_have_value("Listo. ¡Gracias Lucía! 🙌")
+
+    # j / k: the next and previous conversations of the list (the newest is first).
+    customer_writes(e2e_platform, person, number, "5215512345556", "Otra clienta")
+    page.goto(conversation_url)
+    page.keyboard.press("k")
+    expect(page.locator("#conversation-title")).not_to_have_text("Lucía Pérez")
+    page.keyboard.press("j")
+    expect(page).to_have_url(conversation_url.split("?")[0] + "?view=all")
