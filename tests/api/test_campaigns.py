@@ -262,3 +262,60 @@ async def test_two_thousand_recipients_through_faults_and_two_days_each_sent_onc
     assert max(counted.values()) == 1, "a recipient was sent twice"
     assert set(counted) <= set(wa_ids)
     assert len(counted) == outcomes["sent"]
+
+
+async def test_pause_resume_and_cancel_leave_unsent_recipients_skipped(
+    desk: Desk, runtime: Runtime
+) -> None:
+    """At 5 mps the number's outbox holds a few seconds of the campaign; cancelling skips
+    the pending recipients and withdraws queued messages no pipeline has claimed."""
+    number = await connect_emulator_channel(
+        desk.http, desk.emulator_http, desk.api_key, tier="TIER_UNLIMITED", throughput_mps=5
+    )
+    desk.number = number
+    template = await approved_template(desk)
+    async with runtime.sessionmaker() as session:
+        await session.execute(
+            update(Channel).where(Channel.id == uuid.UUID(number["id"])).values(throughput_mps=5)
+        )
+        await session.commit()
+    wa_ids = await add_contacts(runtime, desk.workspace_id, 200)
+    created = await desk.post(
+        "/campaigns",
+        {
+            "name": "Stopped early",
+            "number_id": number["id"],
+            "template_id": template["id"],
+            "variables": {"first_name": "there"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    assert (await desk.post(f"/campaigns/{campaign_id}/pause")).status_code == 409
+    assert (await desk.post(f"/campaigns/{campaign_id}/launch")).status_code == 200
+    await wait_for_campaign(
+        desk, campaign_id, until=lambda c: c["counts"]["sent"] >= 3, what="first sends"
+    )
+    paused = await desk.post(f"/campaigns/{campaign_id}/pause")
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["state"] == "paused"
+    resumed = await desk.post(f"/campaigns/{campaign_id}/resume")
+    assert resumed.json()["state"] == "running"
+    cancelled = await desk.post(f"/campaigns/{campaign_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    assert (await desk.post(f"/campaigns/{campaign_id}/resume")).status_code == 409
+
+    done = await wait_for_campaign(desk, campaign_id, until=lambda c: c["counts"]["queued"] == 0)
+    assert done["state"] == "cancelled"
+    counts = done["counts"]
+    assert counts["pending"] == 0
+    assert counts["skipped"] > 100, counts
+    assert counts["sent"] + counts["failed"] + counts["skipped"] == 200
+    recipients = await all_recipients(desk, campaign_id)
+    skipped = [r for r in recipients if r["state"] == "skipped"]
+    assert all(r["message_id"] is None for r in skipped)
+    received = Counter(str(m["to"]) for m in await emulator_log(desk, number))
+    assert max(received.values()) == 1
+    assert len(received) == counts["sent"]
+    assert set(received) <= set(wa_ids)

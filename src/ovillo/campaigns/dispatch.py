@@ -111,10 +111,33 @@ async def run_campaigns(runtime: Runtime, *, idle_interval: float = 2.0) -> floa
         next_start = await session.scalar(
             select(func.min(Campaign.starts_at)).where(Campaign.state == CampaignState.SCHEDULED)
         )
+        # Paused, cancelled or stopped with messages still on their way: their recipients
+        # still follow them to sent or failed.
+        settling = list(
+            await session.scalars(
+                select(Campaign.id).where(
+                    Campaign.state.in_(
+                        [CampaignState.PAUSED, CampaignState.CANCELLED, CampaignState.STOPPED]
+                    ),
+                    select(CampaignRecipient.id)
+                    .where(
+                        CampaignRecipient.campaign_id == Campaign.id,
+                        CampaignRecipient.state == RecipientState.QUEUED,
+                    )
+                    .exists(),
+                )
+            )
+        )
         await session.commit()
     timeout = idle_interval
     if next_start is not None:
         timeout = min(timeout, max(0.05, (next_start - now).total_seconds()))
+    for campaign_id in settling:
+        try:
+            await _settle(runtime, campaign_id)
+        except Exception:
+            log.exception("campaign_round_failed", campaign_id=str(campaign_id))
+        timeout = min(timeout, BUSY_INTERVAL)
     for campaign_id, waiting_until in running:
         try:
             busy = await _step(runtime, campaign_id)
@@ -173,6 +196,20 @@ async def _step(runtime: Runtime, campaign_id: uuid.UUID) -> bool:
         queued = await _top_up(session, campaign, throttled=throttled, now=runtime.clock.now())
         await session.commit()
     return busy or queued > 0
+
+
+async def _settle(runtime: Runtime, campaign_id: uuid.UUID) -> None:
+    """Only the outcomes, for a campaign that sends nothing more."""
+    async with sqlite_write_gate(runtime.engine), runtime.sessionmaker() as session:
+        campaign = await session.scalar(
+            select(Campaign)
+            .where(Campaign.id == campaign_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if campaign is not None:
+            await _sync_outcomes(session, campaign, now=runtime.clock.now())
+        await session.commit()
 
 
 async def _running(session: AsyncSession, campaign_id: uuid.UUID) -> Campaign | None:
@@ -327,7 +364,7 @@ async def _sync_outcomes(
         ),
         None,
     )
-    if stop is not None:
+    if stop is not None and campaign.state in (CampaignState.RUNNING, CampaignState.PAUSED):
         await _stop(session, campaign, code=stop, now=now)
     elif rows or throttled:
         campaign.updated_at = now
