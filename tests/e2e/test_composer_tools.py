@@ -84,6 +84,22 @@ def test_an_agent_answers_with_a_photo_quoting_the_customer_and_edits_the_contac
     ).click()
     expect(page.locator("#contact-panel").get_by_label("talla", exact=True)).to_have_value("L")
 
+    # A teammate (here the REST API) changes the contact: the panel follows, live.
+    async def change_contact(desk: Any) -> None:
+        conversation = await desk.conversation_with("5215512345555")
+        answer = await desk.http.patch(
+            f"/api/v1/contacts/{conversation['contact']['id']}",
+            headers=desk.headers,
+            json={"attributes": {"talla": "XL", "canal": "anuncio"}},
+        )
+        assert answer.status_code == 200, answer.text
+
+    page.evaluate("window.notReloaded = true")
+    on_desk(e2e_platform, person, number, change_contact)
+    expect(panel.get_by_label("canal", exact=True)).to_have_value("anuncio")
+    expect(panel.get_by_label("talla", exact=True)).to_have_value("XL")
+    assert page.evaluate("window.notReloaded") is True
+
     # A quick reply: saved in the settings, then offered as "/" is typed, filled for Lucía.
     conversation_url = page.url
     page.goto("/settings/quick-replies")

@@ -27,10 +27,12 @@
       if (now && next) now.replaceWith(document.importNode(next, true));
     }
     // Smaller regions, such as a template's status badge, replaced without touching the
-    // forms beside them.
+    // forms beside them; one the agent is typing in (the contact panel's) is left as it is.
     for (const now of document.querySelectorAll("[data-live-region][id]")) {
       const next = fresh.getElementById(now.id);
-      if (next) now.replaceWith(document.importNode(next, true));
+      if (next && !now.contains(document.activeElement)) {
+        now.replaceWith(document.importNode(next, true));
+      }
     }
     // The window opened (the customer wrote) or closed: the composer changes with it, from
     // templates only to free text or back; otherwise it is left alone.
