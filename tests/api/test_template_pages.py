@@ -7,15 +7,31 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
-from ovillo.core.clock import wait_for
-from ovillo.server import PlatformServer
+from ovillo.core.clock import ControllableClock, wait_for
+from ovillo.core.settings import Settings
+from ovillo.emulator.emulator import EmulatorConfig
+from ovillo.server import PlatformServer, serve_in_thread
 from tests.api.conversing import Desk, open_desk
 from tests.api.test_templates import order_update, review
 from tests.api.test_web_pages import PASSWORD, csrf_of, signed_in
 from tests.factories import make_user
+
+
+@pytest.fixture
+def platform(platform_settings: Settings) -> Iterator[PlatformServer]:
+    """Meta's review is decided by the tests, never by the minute a slow run takes."""
+    server = PlatformServer(
+        platform_settings,
+        clock=ControllableClock(),
+        emulator_config=EmulatorConfig(seed=7, auto_approve_templates=False),
+    )
+    with serve_in_thread(server) as running:
+        yield running
 
 
 async def person(platform: PlatformServer, desk: Desk, role: str) -> str:
@@ -209,3 +225,47 @@ async def test_a_templates_page_shows_its_status_history_and_funnel(
     assert spanish.status_code == 200
     assert "Cómo les fue a sus mensajes" in spanish.text
     assert "Rechazada" in spanish.text
+
+
+async def test_the_editor_adds_moves_and_removes_buttons_up_to_metas_ten(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    desk = await open_desk(platform, http, emulator_http)
+    admin = await signed_in(platform, await person(platform, desk, "admin"))
+    try:
+        editor = await admin.get("/templates/new")
+        token = csrf_of(editor.text)
+        form = editor_form(desk, token)  # Thanks (quick reply), See the order (link), Call us
+        moved = await admin.post("/templates/new/buttons", data={**form, "arrange": "up:2"})
+        removed = await admin.post("/templates/new/buttons", data={**form, "arrange": "remove:0"})
+        added = await admin.post("/templates/new/buttons", data={**form, "arrange": "add"})
+        five = editor_form(
+            desk, token,
+            button_1_type="QUICK_REPLY", button_1_text="Later", button_1_url="",
+            button_2_type="QUICK_REPLY", button_2_text="Stop", button_2_phone="",
+            button_3_type="URL", button_3_text="See the order",
+            button_3_url="https://shop.example/orders/{{1}}", button_3_sample="A-17",
+            button_4_type="PHONE_NUMBER", button_4_text="Call us", button_4_phone="+15550100",
+        )  # fmt: skip
+        checked = await admin.post("/templates/check", data=five)
+    finally:
+        await admin.aclose()
+
+    def value(page: httpx.Response, name: str) -> str:
+        found = re.search(rf'id="{name}" name="{name}" value="([^"]*)"', page.text)
+        return found.group(1) if found else ""
+
+    assert editor.text.count('name="arrange" value="remove:') == 4
+    assert moved.status_code == 200, moved.text
+    assert (value(moved, "button_1_text"), value(moved, "button_2_text")) == (
+        "Call us", "See the order",
+    )  # fmt: skip
+    assert value(moved, "button_1_phone") == "+15550100"
+    assert value(moved, "button_2_url") == "https://shop.example/orders/{{1}}"
+    assert [value(removed, f"button_{n}_text") for n in range(3)] == [
+        "See the order", "Call us", "",
+    ]  # fmt: skip
+    assert 'id="button_4_type"' in added.text
+    assert 'id="button_5_type"' not in added.text
+    assert re.search(r'id="error-[\w]+" hx-swap-oob="true">[^<]', checked.text) is None
+    assert checked.text.count('class="wa-button"') == 5

@@ -12,10 +12,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ovillo.rules.templates import BUTTONS_MAX_TOTAL
 from ovillo.templates import service
 from ovillo.web.i18n import Translator
 
-BUTTON_SLOTS: Final = 4
+# Meta's most buttons a template has (rules.templates.BUTTONS_MAX_TOTAL); the editor shows
+# ``SHOWN_SLOTS`` at first and more as they fill ("Add a button").
+BUTTON_SLOTS: Final = BUTTONS_MAX_TOTAL
+SHOWN_SLOTS: Final = 4
+_SLOT_PARTS: Final = ("type", "text", "url", "track", "phone", "sample")
 HEADER_FORMATS: Final = ("NONE", "TEXT", "IMAGE", "VIDEO", "DOCUMENT")
 BUTTON_TYPES: Final = ("", "QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE")
 _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -41,6 +46,47 @@ def button_names(t: Translator) -> dict[str, str]:
         "PHONE_NUMBER": t.gettext("Call a phone number"),
         "COPY_CODE": t.gettext("Copy code"),
     }
+
+
+# --- Arranging the buttons --------------------------------------------------------------------
+
+
+def _slot(form: EditorForm, slot: int) -> dict[str, str]:
+    return {part: form.get(f"button_{slot}_{part}") for part in _SLOT_PARTS}
+
+
+def shown_slots(form: EditorForm) -> int:
+    """How many button slots the editor shows: ``SHOWN_SLOTS``, or up to the last one with
+    a type, and any more the author added, at most ``BUTTON_SLOTS``."""
+    used = max((slot + 1 for slot in range(BUTTON_SLOTS) if form.get(f"button_{slot}_type")),
+               default=0)  # fmt: skip
+    asked = form.get("button_slots")
+    wanted = int(asked) if asked.isdigit() else 0
+    return max(SHOWN_SLOTS, min(BUTTON_SLOTS, max(used, wanted)))
+
+
+def arrange_buttons(form: EditorForm, action: str) -> EditorForm:
+    """The form with its buttons rearranged by ``action``: ``add`` (one more slot),
+    ``up:N`` / ``down:N`` (swap slot N with its neighbour), ``remove:N`` (the later ones move
+    up). Anything else leaves the form as it is (pure)."""
+    verb, _, number = action.partition(":")
+    shown = shown_slots(form)
+    slots = [_slot(form, slot) for slot in range(BUTTON_SLOTS)]
+    index = int(number) if number.isdigit() else -1
+    if verb == "add":
+        shown = min(BUTTON_SLOTS, shown + 1)
+    elif verb == "up" and 0 < index < BUTTON_SLOTS:
+        slots[index - 1], slots[index] = slots[index], slots[index - 1]
+    elif verb == "down" and 0 <= index < BUTTON_SLOTS - 1:
+        slots[index], slots[index + 1] = slots[index + 1], slots[index]
+    elif verb == "remove" and 0 <= index < BUTTON_SLOTS:
+        del slots[index]
+        slots.append(dict.fromkeys(_SLOT_PARTS, ""))
+    values = {k: v for k, v in form.values.items() if not k.startswith("button_")}
+    for slot, parts in enumerate(slots):
+        values.update({f"button_{slot}_{part}": value for part, value in parts.items() if value})
+    values["button_slots"] = str(shown)
+    return EditorForm(values=values)
 
 
 # --- The editor's form -> a draft --------------------------------------------------------------

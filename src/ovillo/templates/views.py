@@ -27,12 +27,14 @@ from ovillo.templates.editor import (
     FIELD_MAX,
     HEADER_FORMATS,
     EditorForm,
+    arrange_buttons,
     button_names,
     draft_of,
     error_fields,
     errors_by_field,
     header_names,
     preview_of,
+    shown_slots,
 )
 from ovillo.templates.errors import (
     TemplateAlreadyExistsError,
@@ -117,14 +119,17 @@ async def header_file(request: Request) -> SampleFile | None:
     return found
 
 
-def _editor_context(viewer: Viewer, channels: list[Channel]) -> dict[str, Any]:
+def _editor_context(
+    viewer: Viewer, channels: list[Channel], form: EditorForm | None = None
+) -> dict[str, Any]:
     t = viewer.t
     return {
         "channels": channels,
         "categories": category_names(t),
         "header_names": header_names(t),
         "button_names": button_names(t),
-        "slots": range(BUTTON_SLOTS),
+        "slots": range(shown_slots(form or EditorForm())),
+        "max_slots": BUTTON_SLOTS,
     }
 
 
@@ -298,7 +303,30 @@ async def editor_page(
         viewer.page,
         "templates/editor.html",
         {
-            **_editor_context(viewer, channels),
+            **_editor_context(viewer, channels, form),
+            "form": form,
+            "preview": preview_of(form, viewer.t),
+            "errors": {},
+            "general": [],
+        },
+    )
+
+
+@router.post("/templates/new/buttons")
+async def arrange(viewer: ViewerDep, session: SessionDep, request: Request) -> HTMLResponse:
+    """The editor again with its buttons added to, moved or removed (the buttons' own
+    submit buttons post here; nothing is sent to Meta)."""
+    form = await read_form(request)
+    form = arrange_buttons(form, form.get("arrange"))
+    form.values.pop("arrange", None)
+    if form.get("header_handle") == PENDING_HANDLE:
+        form.values["header_handle"] = ""  # a chosen file cannot be shown again
+    channels, _ = await _channel(session, viewer, None)
+    return render(
+        viewer.page,
+        "templates/editor.html",
+        {
+            **_editor_context(viewer, channels, form),
             "form": form,
             "preview": preview_of(form, viewer.t),
             "errors": {},
@@ -383,7 +411,7 @@ async def submit(
         viewer.page,
         "templates/editor.html",
         {
-            **_editor_context(viewer, channels),
+            **_editor_context(viewer, channels, form),
             "form": form,
             "preview": preview_of(form, t),
             "errors": errors,
