@@ -162,9 +162,7 @@ async def create_campaign(
                            "Pick a template of the sending number's account.")
             ],
         )  # fmt: skip
-    if template.status not in templates_service.SENDABLE_STATUSES:
-        # The templates domain's own wording of why (Meta's status and reason).
-        raise templates_service._not_sendable(template)
+    templates_service.check_sendable(template)
     violations = check_variables(template, values=body.variables, header_media=body.header_media)
     violations += audience.check_audience(body.audience)
     window = body.send_window
@@ -345,8 +343,7 @@ async def launch_campaign(
     template = await templates_service.get_template_or_raise(
         session=session, workspace_id=workspace_id, template_id=campaign.template_id
     )
-    if template.status not in templates_service.SENDABLE_STATUSES:
-        raise templates_service._not_sendable(template)
+    templates_service.check_sendable(template)
     campaign.launched_at = now
     future = campaign.starts_at is not None and campaign.starts_at > now
     campaign.state = CampaignState.SCHEDULED if future else CampaignState.RUNNING

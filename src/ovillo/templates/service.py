@@ -1045,6 +1045,13 @@ def _language_code(language: Any) -> str | None:
     return language if isinstance(language, str) else None
 
 
+def check_sendable(template: Template) -> None:
+    """Raise ``TemplateNotSendableError`` (Meta's status and reason) unless the template may
+    be sent: APPROVED, or FLAGGED (still delivered while Meta watches its quality)."""
+    if template.status not in SENDABLE_STATUSES:
+        raise _not_sendable(template)
+
+
 def _not_sendable(template: Template) -> TemplateNotSendableError:
     why = {
         "PENDING": "it is still in Meta's review",
@@ -1127,8 +1134,7 @@ async def check_template_send(
                 ],
             )  # fmt: skip
         return PreparedTemplateSend(template=dict(template), category=None, links=[])
-    if stored.status not in SENDABLE_STATUSES:
-        raise _not_sendable(stored)
+    check_sendable(stored)
     links: list[TrackedLink] = []
     campaign_id = _campaign_id(ours.get("campaign_id"))
     if "components" in template and not ours:
