@@ -65,6 +65,14 @@ async def test_a_file_whatsapp_refuses_loses_nothing_and_replies_quote_the_messa
         assert 'id="reply-to" value="' + asked["id"] in text  # still replying to it
         assert [m["direction"] for m in await thread(desk, conversation_id)] == ["in"]
 
+        too_large = await client.post(
+            f"/inbox/{conversation_id}/messages",
+            data=form,
+            files={"file": ("big.png", PNG + bytes(5 * 1024 * 1024), "image/png")},
+        )
+        assert too_large.status_code == 422
+        assert "up to 5.0 MB for this kind of file and this one has 5.1 MB" in too_large.text
+
         no_caption = await client.post(
             f"/inbox/{conversation_id}/messages",
             data=form,

@@ -8,6 +8,7 @@ through autoescaped ``{{ }}``.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Awaitable
@@ -974,7 +975,8 @@ def _send_problem(error: OvilloError, t: Translator) -> str:
             "The file is too large: WhatsApp takes up to %(limit)s MB for this kind of file "
             "and this one has %(size)s MB.",
             limit=round(int(extra.get("max_bytes") or 0) / 1048576, 1),
-            size=round(int(extra.get("size") or 0) / 1048576, 1),
+            # Rounded up, so a file just over the limit never reads as equal to it.
+            size=math.ceil(int(extra.get("size") or 0) / 104857.6) / 10,
         )
     if error.code == "invalid_reply_to":
         return t.gettext("The quoted message cannot be replied to. Cancel the reply and send.")
