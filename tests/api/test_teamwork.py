@@ -167,6 +167,23 @@ async def test_round_robin_takes_turns_among_online_agents_only(
         await desk.customer_writes("5215512341002", "otra cosa")
         again = await desk.wait_for_inbound("5215512341002", "otra cosa")
         assert uuid.UUID(again["assignee"]["id"]) == order[0]
+        # A returning customer the business wrote to first (a new conversation that inherits
+        # the closed one's window) is routed on their first answer too.
+        closed = await desk.post(f"/conversations/{again['id']}/close")
+        assert closed.status_code == 200, closed.text
+        sent = await desk.send(
+            {"to": "5215512341002", "number_id": desk.number["id"], "text": {"body": "¿Sigues?"}}
+        )
+        assert sent.status_code == 202, sent.text
+        # Sent before the answer (else the send's preview could land after it); the pages
+        # beat again, as they would while the clock moved on.
+        await desk.wait_for_status(sent.json()["id"], "sent", "delivered", "read")
+        for online in (ana, beto):
+            await online.beat()
+        await desk.customer_writes("5215512341002", "sí")
+        answered = await desk.wait_for_inbound("5215512341002", "sí")
+        assert answered["id"] != again["id"]
+        assert uuid.UUID(answered["assignee"]["id"]) == order[1]
 
         # Heartbeats stop (the pages closed without a word): after the expiry nobody is
         # online, and the next conversation waits in the team, unassigned.

@@ -682,7 +682,12 @@ async def _apply_inbound(
         outcome.counts["media"] += 1
     session.add(row)
     cache.messages[message.id] = row
-    first_inbound = conversation.last_inbound_at is None
+    # The customer's first message in this conversation: none before, or only the window
+    # a business-initiated one inherited from the closed one before it.
+    first_inbound = (
+        conversation.last_inbound_at is None
+        or conversation.last_inbound_at < conversation.created_at
+    )
     _refresh_conversation(conversation, message=message, text=text, occurred_at=occurred_at)
     if (
         first_inbound
