@@ -2,8 +2,10 @@
 
 The index is kept by the database itself, so every way a contact is written (the API,
 webhooks in bulk) keeps it current: on SQLite the ``contact_search`` FTS5 table filled by
-triggers, on PostgreSQL a GIN index over the stored vector of the folded text (migrations
-``search`` and ``stored_search_vectors``; terms as in ``core.search``).
+triggers (its ``contact_id`` is indexed too, so a trigger finds a contact's row without a
+scan; a query matches in ``body`` only), on PostgreSQL a GIN index over the stored vector of
+the folded text (migrations ``search``, ``stored_search_vectors`` and
+``contact_search_by_index``; terms as in ``core.search``).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ async def search_contacts(
         statement = _POSTGRES
     else:
         # SQLite stores UUIDs as 32 hex digits (SQLAlchemy's Uuid without native support).
-        params |= {"workspace_id": workspace_id.hex, "match": fts5_match(terms)}
+        params |= {"workspace_id": workspace_id.hex, "match": fts5_match(terms, column="body")}
         statement = _SQLITE
     # A raw statement returns SQLite's ids as text.
     ids = [

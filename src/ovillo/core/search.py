@@ -46,9 +46,11 @@ def search_terms(query: str) -> list[str]:
     return unique[:MAX_TERMS]
 
 
-def fts5_match(terms: list[str]) -> str:
-    """An FTS5 MATCH expression: every term, as a prefix (``"cancion"* "hola"*``)."""
-    return " ".join(f'"{term}"*' for term in terms)
+def fts5_match(terms: list[str], *, column: str | None = None) -> str:
+    """An FTS5 MATCH expression: every term, as a prefix (``"cancion"* "hola"*``); with
+    ``column``, in that column only (``body : ("cancion"* "hola"*)``)."""
+    expression = " ".join(f'"{term}"*' for term in terms)
+    return f"{column} : ({expression})" if column else expression
 
 
 def tsquery_text(terms: list[str]) -> str:
