@@ -28,6 +28,7 @@ from tests.api.campaigning import (
     wait_for_campaign,
 )
 from tests.api.conversing import Desk, open_desk
+from tests.api.test_events import LIVE_WITHIN, follow
 from tests.factories import connect_emulator_channel
 
 
@@ -89,16 +90,20 @@ async def test_a_campaign_reaches_its_audience_once_and_reports_it(
     assert created.json()["state"] == "draft"
     campaign_id = created.json()["id"]
 
-    launched = await desk.post(f"/campaigns/{campaign_id}/launch")
-    assert launched.status_code == 200, launched.text
-    assert launched.json()["state"] == "running"
-    again = await desk.post(f"/campaigns/{campaign_id}/launch")
-    assert again.status_code == 409
-    assert again.json()["code"] == "campaign_state_conflict"
+    async with follow(desk.http, desk.headers) as live:
+        launched = await desk.post(f"/campaigns/{campaign_id}/launch")
+        assert launched.status_code == 200, launched.text
+        assert launched.json()["state"] == "running"
+        again = await desk.post(f"/campaigns/{campaign_id}/launch")
+        assert again.status_code == 409
+        assert again.json()["code"] == "campaign_state_conflict"
 
-    done = await wait_for_campaign(
-        desk, campaign_id, until=lambda c: c["state"] in FINISHED, what="campaign completed"
-    )
+        done = await wait_for_campaign(
+            desk, campaign_id, until=lambda c: c["state"] in FINISHED, what="campaign completed"
+        )
+        # Progress reaches open pages: the launch, then the end.
+        await live.next("campaign_updated", LIVE_WITHIN, campaign_id=campaign_id, state="running")
+        await live.next("campaign_updated", LIVE_WITHIN, campaign_id=campaign_id, state="completed")
     assert done["state"] == "completed", done
     assert done["counts"]["targeted"] == 30
     assert done["counts"]["sent"] == 30
