@@ -269,3 +269,44 @@ async def test_the_editor_adds_moves_and_removes_buttons_up_to_metas_ten(
     assert 'id="button_5_type"' not in added.text
     assert re.search(r'id="error-[\w]+" hx-swap-oob="true">[^<]', checked.text) is None
     assert checked.text.count('class="wa-button"') == 5
+
+
+async def test_the_editor_writes_an_authentication_template_with_its_code_button(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    desk = await open_desk(platform, http, emulator_http)
+    admin = await signed_in(platform, await person(platform, desk, "admin"))
+    try:
+        token = csrf_of((await admin.get("/templates/new")).text)
+        auth = {
+            "csrf_token": token, "number_id": str(desk.number["id"]), "name": "login_code",
+            "language": "en_US", "category": "AUTHENTICATION", "header_format": "NONE",
+            "auth_security": "1", "auth_expiration": "10", "auth_otp_type": "ONE_TAP",
+            "auth_autofill_text": "Autofill", "auth_package": "com.example.shop",
+            "auth_signature": "K8a/AINcGX7",
+        }  # fmt: skip
+        without_app = await admin.post(
+            "/templates/check", data={**auth, "auth_package": "", "auth_signature": ""}
+        )
+        too_long = await admin.post("/templates/check", data={**auth, "auth_expiration": "95"})
+        checked = await admin.post("/templates/check", data=auth)
+        submitted = await admin.post("/templates/new", data=auth)
+    finally:
+        await admin.aclose()
+
+    def error(page: httpx.Response, name: str) -> str:
+        tag = page.text.split(f'id="error-{name}"', 1)[1].split("</p>", 1)[0]
+        return tag.split(">", 1)[1]
+
+    assert "package_name" in error(without_app, "auth_package")
+    assert "code_expiration_minutes" in error(too_long, "auth_expiration")
+    assert re.search(r'id="error-[\w]+" hx-swap-oob="true">[^<]', checked.text) is None
+    assert "123456 is your verification code." in checked.text
+    assert "This code expires in 10 minutes." in checked.text
+    assert submitted.status_code == 303, submitted.text
+    [made] = (await desk.get("/templates")).json()["data"]
+    assert (made["name"], made["category"]) == ("login_code", "AUTHENTICATION")
+    button = made["components"][-1]["buttons"][0]
+    assert (button["otp_type"], button["supported_apps"][0]["package_name"]) == (
+        "ONE_TAP", "com.example.shop",
+    )  # fmt: skip

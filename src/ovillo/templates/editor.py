@@ -125,7 +125,62 @@ class Drafted:
     paths: dict[str, str]
 
 
+OTP_TYPES: Final = ("COPY_CODE", "ONE_TAP", "ZERO_TAP")
+
+
+def otp_names(t: Translator) -> dict[str, str]:
+    return {
+        "COPY_CODE": t.gettext("Copy code"),
+        "ONE_TAP": t.gettext("One-tap autofill (Android)"),
+        "ZERO_TAP": t.gettext("Zero-tap (Android)"),
+    }
+
+
+def _authentication_draft(form: EditorForm) -> Drafted:
+    """Meta's fixed authentication template: its own body (the code, and optionally its
+    security recommendation), the code's expiry as the footer, one OTP button."""
+    paths = {
+        "components[0]": "auth_security",
+        "components[1]": "auth_expiration",
+        "components[2]": "auth_otp_type",
+        "components[2].buttons[0]": "auth_button",
+    }
+    body: dict[str, Any] = {"type": "BODY", "add_security_recommendation": form.checked(
+        "auth_security")}  # fmt: skip
+    components: list[dict[str, Any]] = [body]
+    minutes = form.get("auth_expiration")
+    if minutes:
+        expiry: Any = int(minutes) if minutes.isdigit() else minutes
+        components.append({"type": "FOOTER", "code_expiration_minutes": expiry})
+    else:
+        paths = {k.replace("components[2]", "components[1]"): v for k, v in paths.items()
+                 if k != "components[1]"}  # fmt: skip
+    otp_type = form.get("auth_otp_type").upper() or "COPY_CODE"
+    button: dict[str, Any] = {"type": "OTP", "otp_type": otp_type}
+    if form.get("auth_button_text"):
+        button["text"] = form.get("auth_button_text")
+    if otp_type in ("ONE_TAP", "ZERO_TAP"):
+        if form.get("auth_autofill_text"):
+            button["autofill_text"] = form.get("auth_autofill_text")
+        button["supported_apps"] = [
+            {"package_name": form.get("auth_package"),
+             "signature_hash": form.get("auth_signature")}
+        ]  # fmt: skip
+    if otp_type == "ZERO_TAP":
+        button["zero_tap_terms_accepted"] = form.checked("auth_zero_tap_terms")
+    components.append({"type": "BUTTONS", "buttons": [button]})
+    draft = service.TemplateDraft(
+        name=form.get("name"),
+        language=form.get("language"),
+        category="AUTHENTICATION",
+        components=components,
+    )
+    return Drafted(draft=draft, paths=paths)
+
+
 def draft_of(form: EditorForm) -> Drafted:
+    if form.get("category").upper() == "AUTHENTICATION":
+        return _authentication_draft(form)
     components: list[dict[str, Any]] = []
     paths: dict[str, str] = {}
     header = form.get("header_format").upper() or "NONE"
@@ -230,6 +285,15 @@ _SUFFIXES: Final = {
         }
         for slot in range(BUTTON_SLOTS)
     },
+    "auth_button": {
+        "otp_type": "auth_otp_type",
+        "text": "auth_button_text",
+        "autofill_text": "auth_autofill_text",
+        "supported_apps": "auth_package",
+        "package_name": "auth_package",
+        "signature_hash": "auth_package",
+        "zero_tap_terms_accepted": "auth_zero_tap_terms",
+    },
 }
 
 
@@ -250,6 +314,8 @@ def field_of(path: str, paths: dict[str, str]) -> str | None:
     head = re.split(r"[.\[]", rest, maxsplit=1)[0] if rest else ""
     if target.startswith("button_") and target.count("_") == 1:
         return _SUFFIXES[target].get(head, f"{target}_type")
+    if target == "auth_button":
+        return _SUFFIXES[target].get(head, "auth_otp_type")
     return _SUFFIXES.get(target, {}).get(head, target)
 
 
@@ -280,8 +346,30 @@ class Preview:
     buttons: list[str]
 
 
+def _authentication_preview(form: EditorForm, t: Translator) -> Preview:
+    body = t.gettext("%(code)s is your verification code.", code="123456")
+    if form.checked("auth_security"):
+        body += " " + t.gettext("For your security, do not share this code.")
+    minutes = form.get("auth_expiration")
+    otp_type = form.get("auth_otp_type").upper() or "COPY_CODE"
+    label = form.get("auth_button_text") or t.gettext("Copy code")
+    if otp_type != "COPY_CODE":
+        label = form.get("auth_autofill_text") or t.gettext("Autofill")
+    return Preview(
+        header=None,
+        header_media=None,
+        body=body,
+        footer=t.gettext("This code expires in %(minutes)s minutes.", minutes=minutes)
+        if minutes
+        else None,
+        buttons=[label],
+    )
+
+
 def preview_of(form: EditorForm, t: Translator) -> Preview:
     """The message as a customer would see it, samples in place of the variables."""
+    if form.get("category").upper() == "AUTHENTICATION":
+        return _authentication_preview(form, t)
     samples = _samples(form.get("body_samples"))
     names = variables_of(form.get("body"))
 
@@ -323,4 +411,6 @@ def error_fields() -> list[str]:
               "body", "body_samples", "footer", "buttons"]  # fmt: skip
     for slot in range(BUTTON_SLOTS):
         fields += [f"button_{slot}_{part}" for part in ("type", "text", "url", "phone", "sample")]
+    fields += ["auth_security", "auth_expiration", "auth_otp_type", "auth_button_text",
+               "auth_autofill_text", "auth_package", "auth_zero_tap_terms"]  # fmt: skip
     return fields

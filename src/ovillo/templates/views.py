@@ -33,6 +33,7 @@ from ovillo.templates.editor import (
     error_fields,
     errors_by_field,
     header_names,
+    otp_names,
     preview_of,
     shown_slots,
 )
@@ -128,6 +129,7 @@ def _editor_context(
         "categories": category_names(t),
         "header_names": header_names(t),
         "button_names": button_names(t),
+        "otp_names": otp_names(t),
         "slots": range(shown_slots(form or EditorForm())),
         "max_slots": BUTTON_SLOTS,
     }
