@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -324,3 +324,38 @@ async def test_pause_resume_and_cancel_leave_unsent_recipients_skipped(
     assert max(received.values()) == 1
     assert len(received) == counts["sent"]
     assert set(received) <= set(wa_ids)
+
+
+async def test_a_scheduled_campaign_starts_when_the_clock_reaches_its_time(
+    desk: Desk, runtime: Runtime
+) -> None:
+    template = await approved_template(desk)
+    await add_contacts(runtime, desk.workspace_id, 5)
+    # Without a zone the time is the workspace's (UTC here): two hours ahead.
+    starts_at = (runtime.clock.now() + timedelta(hours=2)).replace(tzinfo=None)
+    created = await desk.post(
+        "/campaigns",
+        {
+            "name": "Later",
+            "number_id": desk.number["id"],
+            "template_id": template["id"],
+            "variables": {"first_name": "there"},
+            "starts_at": starts_at.isoformat(),
+        },
+    )
+    assert created.status_code == 201, created.text
+    campaign_id = created.json()["id"]
+    launched = await desk.post(f"/campaigns/{campaign_id}/launch")
+    assert launched.json()["state"] == "scheduled"
+    assert datetime.fromisoformat(launched.json()["starts_at"]) == starts_at.replace(tzinfo=UTC)
+    assert not await emulator_log(desk)
+
+    moved = await desk.emulator_http.post(
+        "/_emulator/clock/advance", json={"seconds": 2 * 3600 + 60}
+    )
+    assert moved.status_code == 200, moved.text
+    done = await wait_for_campaign(
+        desk, campaign_id, until=lambda c: c["state"] in FINISHED, what="scheduled campaign"
+    )
+    assert done["state"] == "completed"
+    assert done["counts"]["sent"] == 5
