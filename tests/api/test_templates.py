@@ -644,6 +644,41 @@ async def test_variables_by_name_reach_a_customer_whose_window_is_closed(desk: D
     assert (await desk.get(f"/templates/{template['id']}/clicks")).json()["clicks"] == 0
 
 
+async def test_a_header_media_is_uploaded_again_before_metas_30_days_end(desk: Desk) -> None:
+    uploaded = await desk.http.post(
+        "/api/v1/templates/header-samples",
+        headers=desk.headers,
+        data={"number_id": desk.number["id"]},
+        files={"file": ("header.png", PNG, "image/png")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    sample = uploaded.json()
+    template = await approved(desk, {**order_update(), "header_media_id": sample["header_media_id"],
+        "components": [
+            {"type": "HEADER", "format": "IMAGE",
+             "example": {"header_handle": [sample["header_handle"]]}},
+            *order_update()["components"],
+        ]})  # fmt: skip
+    await desk.advance(29 * 86_400 + 60)
+    found: list[dict[str, Any]] = []
+
+    async def refreshed() -> bool:
+        found.append((await desk.get(f"/templates/{template['id']}")).json())
+        return bool(found[-1]["header_media_id"] != sample["header_media_id"])
+
+    await wait_for(refreshed, within=30, interval=0.1, what="the header media uploaded again")
+    answer = await desk.send(
+        {"to": "15550036001", "number_id": desk.number["id"], "type": "template",
+         "template": {"name": "order_update", "language": "en_US",
+                      "variables": {"1": "Ana", "2": "A-1"}}}
+    )  # fmt: skip
+    assert answer.status_code == 202, answer.text
+    header = (await wait_sent(desk, answer.json()["id"]))[0]
+    assert header["parameters"] == [
+        {"type": "image", "image": {"id": found[-1]["header_media_id"]}}
+    ]
+
+
 async def test_a_tracked_link_counts_people_not_bots_and_lands_in_the_funnel(desk: Desk) -> None:
     await approved(desk, every_component())
     answer = await desk.send(

@@ -1464,3 +1464,15 @@ async def count_template_messages(
         )
     ).one()
     return TemplateMessageCounts(*(int(value or 0) for value in row))
+
+
+async def get_media_by_meta_id(
+    *, session: AsyncSession, workspace_id: uuid.UUID, meta_media_id: str
+) -> MediaFile | None:
+    """The workspace's latest stored file that WhatsApp knows as ``meta_media_id``."""
+    return await session.scalar(
+        select(MediaFile)
+        .where(MediaFile.workspace_id == workspace_id, MediaFile.meta_media_id == meta_media_id)
+        .order_by(MediaFile.created_at.desc())
+        .limit(1)
+    )

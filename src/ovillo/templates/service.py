@@ -11,6 +11,7 @@ write lock, which must not wait on the network.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from collections import Counter
@@ -489,6 +490,53 @@ async def upload_header_sample(
         header_handle=handle, header_media_id=header_media_id, media_id=media.id,
         mime_type=bare_mime,
     )  # fmt: skip
+
+
+# Meta keeps an uploaded media id 30 days; a template's default header is uploaded again a
+# day before, from our copy, so no send ever names an expired id.
+HEADER_MEDIA_REFRESH_AFTER = timedelta(days=29)
+
+
+async def refresh_header_media(*, session: AsyncSession, runtime: Runtime, now: datetime) -> int:
+    """Upload again, from our copy, every sendable template's default header media that is
+    ``HEADER_MEDIA_REFRESH_AFTER`` old, and point the template at the new media id; how many
+    were refreshed. Commits after each (no transaction held while Meta answers)."""
+    due = [
+        (template.id, template.workspace_id, template.channel_id, template.header_media_id)
+        for template in await session.scalars(
+            select(Template).where(
+                Template.header_media_id.is_not(None), Template.status.in_(SENDABLE_STATUSES)
+            )
+        )
+    ]
+    refreshed = 0
+    for template_id, workspace_id, channel_id, meta_media_id in due:
+        media = await inbox_service.get_media_by_meta_id(
+            session=session, workspace_id=workspace_id, meta_media_id=str(meta_media_id)
+        )
+        if media is None or media.created_at > now - HEADER_MEDIA_REFRESH_AFTER:
+            continue
+        content = await inbox_service.get_media_content(
+            session=session, runtime=runtime, workspace_id=workspace_id, media_id=media.id
+        )
+        if content.data is not None:
+            data = content.data
+        elif content.path is not None:
+            data = await asyncio.to_thread(content.path.read_bytes)
+        else:
+            continue
+        fresh = await inbox_service.upload_media(
+            session=session, runtime=runtime, workspace_id=workspace_id, channel_id=channel_id,
+            data=data, mime_type=media.mime_type, filename=media.filename, now=now,
+        )  # fmt: skip
+        template = await session.get(Template, template_id)
+        if template is not None and template.header_media_id == meta_media_id:
+            template.header_media_id = fresh.meta_media_id
+            template.updated_at = now
+        await session.commit()
+        refreshed += 1
+        log.info("template_header_media_refreshed", template_id=str(template_id))
+    return refreshed
 
 
 async def check_create_template(

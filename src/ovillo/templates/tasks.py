@@ -1,6 +1,7 @@
 """The periodic template sync: each connected number's WABA is pulled from the Graph API
 every ``SYNC_INTERVAL``, so a template changed on Meta's side (or a status webhook that
-was lost) shows up without anyone asking."""
+was lost) shows up without anyone asking. Each round also uploads again the default
+header media about to outlive Meta's 30 days."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ async def sync_due_templates(runtime: Runtime, *, now: datetime) -> int:
             session=session, before=now - SYNC_INTERVAL, limit=SYNC_BATCH
         )
     synced = 0
+    async with runtime.sessionmaker() as session:
+        try:
+            await service.refresh_header_media(session=session, runtime=runtime, now=now)
+        except OvilloError as error:
+            await session.rollback()
+            log.warning("template_header_media_refresh_failed", error_code=error.code)
     for workspace_id, channel_id in due:
         async with runtime.sessionmaker() as session:
             try:
