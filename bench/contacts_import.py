@@ -119,6 +119,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     clock=runtime.clock,
                     import_id=begun.id,
                     path=source,
+                    holder=importing.process_holder(),
                 )
                 seconds = time.perf_counter() - started
                 async with runtime.sessionmaker() as session:

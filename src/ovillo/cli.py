@@ -203,6 +203,7 @@ def contacts_import(
                     clock=runtime.clock,
                     import_id=started.id,
                     path=file,
+                    holder=importing.process_holder(),
                     on_progress=lambda state: progress.update(bar, completed=state.rows_read),
                 )
             if done.rejected:

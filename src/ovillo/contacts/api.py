@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 
 from ovillo.contacts import importing, segments, service
@@ -22,8 +24,30 @@ from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bea
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
+
+
+class BoundedUploadRoute(APIRoute):
+    """A route that refuses a body declared larger than the import limit before FastAPI
+    reads (and spools) any of it; the copy to disk counts the rest (``check_upload``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            if request.method == "POST":
+                settings = request.app.state.runtime.settings
+                importing.check_declared_size(
+                    request.headers.get("content-length"), limit=settings.web.max_import_bytes
+                )
+            return await handler(request)
+
+        return bounded
+
+
 # Mounted before ``router``, whose ``/contacts/{contact_id}`` would take "imports" for an id.
-imports_router = APIRouter(prefix="/contacts/imports", tags=["contacts"])
+imports_router = APIRouter(
+    prefix="/contacts/imports", tags=["contacts"], route_class=BoundedUploadRoute
+)
 
 
 @router.post(
@@ -179,7 +203,7 @@ async def delete_contact(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Import contacts from a file",
     response_model=ContactImportOut,
-    responses=api_problem_responses(422),
+    responses=api_problem_responses(413, 422),
 )
 async def create_import(
     context: ApiContext,

@@ -15,12 +15,22 @@ that cannot be read costs only itself; a file that stops being readable midway (
 quote that swallows the rest) fails the import with the line, keeping the batches before it.
 
 Imports started from the API or the pages run as asyncio tasks of the serving process
-(``start_in_background``); the uploaded file waits under ``data_dir/imports/``.
+(``start_in_background``); the uploaded file waits under ``data_dir/imports/``, at most
+``settings.web.max_import_bytes`` of it (written a chunk at a time, refused once over).
+
+Surviving a crash: an import runs under the lease ``contact-import:{id}``
+(``ovillo.worker.leases``), renewed by a heartbeat, and every batch's write is fenced by it.
+Each batch commits its contacts, its rejects and ``rows_read`` together, so the file can be
+read again from the row after the last committed one. The worker's import loop
+(``resume_orphaned_imports``) looks for ``running`` imports whose lease nobody holds (the
+process running them died, or stopped): it resumes those whose file is still there, and
+fails the others with how far they got.
 
     OvilloError
     ├── NotFoundError
     │   └── ImportNotFoundError        404 import_not_found
-    └── InvalidImportError             422 invalid_import
+    ├── InvalidImportError             422 invalid_import
+    └── ImportTooLargeError            413 import_too_large
 """
 
 from __future__ import annotations
@@ -31,7 +41,6 @@ import contextlib
 import csv
 import io
 import re
-import shutil
 import unicodedata
 import uuid
 import weakref
@@ -54,6 +63,7 @@ from ovillo.core.db import insert_for, sqlite_write_gate
 from ovillo.core.errors import NotFoundError, OvilloError
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
+from ovillo.worker.leases import acquire_lease_token, lease_is_held, release_lease
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +97,38 @@ class InvalidImportError(OvilloError):
     status = 422
     title = "The file or its column mapping cannot be imported."
     fields = ("column",)
+
+
+class ImportTooLargeError(OvilloError):
+    code = "import_too_large"
+    status = 413
+    title = "The file is larger than this platform imports."
+    fields = ("limit_bytes",)
+
+
+def too_large(limit: int) -> ImportTooLargeError:
+    """The refusal of a file over ``limit`` bytes, naming the limit."""
+    return ImportTooLargeError(
+        f"the file is larger than {_megabytes(limit)}, the most this platform imports at once; "
+        "split it into smaller files",
+        limit_bytes=limit,
+    )
+
+
+# Room for the multipart envelope and the other fields around the file in a request.
+_FORM_OVERHEAD_BYTES: Final = 64 * 1024
+
+
+def check_declared_size(content_length: str | None, *, limit: int) -> None:
+    """Refuse a request that says (``Content-Length``) it brings more than a ``limit``-byte
+    file, before any of it is read. One that says nothing is counted as it is written."""
+    declared = int(content_length) if content_length and content_length.isdigit() else 0
+    if declared > limit + _FORM_OVERHEAD_BYTES:
+        raise too_large(limit)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:g} MB" if size >= 1_000_000 else f"{size:,} bytes"
 
 
 # --- Targets and the automatic mapping ---------------------------------------------------
@@ -603,11 +645,17 @@ async def check_upload(
     )
     path = upload_path(settings, contact_import)
 
+    limit = settings.web.max_import_bytes
+
     def keep() -> tuple[int, list[str]]:
         path.parent.mkdir(parents=True, exist_ok=True)
+        size = 0
         with path.open("wb") as target:
-            shutil.copyfileobj(source, target, _CHUNK_BYTES)
-        size = path.stat().st_size
+            while chunk := source.read(_CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    raise too_large(limit)
+                target.write(chunk)
         with open_table(path, file_format=contact_import.file_format) as table:
             return size, table.headers
 
@@ -755,6 +803,28 @@ async def check_start(
 
 Progress = Callable[[ContactImport], None]
 
+# A lease a dead holder keeps at most this long (ovillo.worker.leases); renewed 3 times as often.
+LEASE_SECONDS: Final = 15.0
+
+
+def import_lease_name(import_id: uuid.UUID) -> str:
+    """The lease an import runs under: one process at a time reads its file."""
+    return f"contact-import:{import_id}"
+
+
+class _LeaseLost(Exception):
+    """Another process took the import over (this one was thought dead): stop, write nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Fence:
+    name: str
+    holder: str
+    token: int
+
+    def held(self) -> Any:
+        return lease_is_held(name=self.name, holder=self.holder, fencing_token=self.token)
+
 
 async def run_import(
     *,
@@ -763,38 +833,110 @@ async def run_import(
     clock: Clock,
     import_id: uuid.UUID,
     path: Path,
+    holder: str,
+    lease_seconds: float = LEASE_SECONDS,
     on_progress: Progress | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> ContactImport:
-    """Import a ``running`` import's file, batch by batch; the import as it ended.
+    """Import a ``running`` import's file, batch by batch, from the row after the last
+    committed one; the import as it ended (or as it is, if another holder has it).
 
-    Each batch commits its contacts, its rejects and the counters together, so a crash
-    leaves the counters true to what was written. Ends ``finished``, or ``failed`` with the
-    reason (an unreadable line, a database error); never raises for the file's content.
-    Cancelled (the server stopping), it ends ``failed`` and re-raises.
+    Runs under the import's lease, held by ``holder`` and renewed in the background. Each
+    batch commits its contacts, its rejects and the counters together, fenced by the lease,
+    so a crash leaves the counters true to what was written and a resume reads on from
+    there. Ends ``finished``, or ``failed`` with the reason (an unreadable line, a database
+    error); never raises for the file's content. Cancelled (the server stopping), it gives
+    the lease back and stays ``running``: the next worker resumes it. A lost lease stops it
+    without writing.
     """
+    name = import_lease_name(import_id)
     async with sessionmaker() as session:
         contact_import = await session.get(ContactImport, import_id)
         if contact_import is None:
             raise ImportNotFoundError(f"contact import {import_id} does not exist")
-    workspace_id = contact_import.workspace_id
+        if contact_import.status != ImportStatus.RUNNING:
+            return contact_import
+        async with sqlite_write_gate(engine):
+            token = await acquire_lease_token(
+                session=session, name=name, holder=holder, ttl_seconds=lease_seconds,
+                now=clock.now(),
+            )  # fmt: skip
+    if token is None:
+        log.info("contact_import_held_elsewhere", import_id=str(import_id))
+        return contact_import
+    fence = _Fence(name, holder, token)
+    heartbeat = asyncio.create_task(_renew(engine, sessionmaker, clock, fence, lease_seconds))
+    try:
+        return await _run_leased(
+            engine, sessionmaker, clock, contact_import, path, fence, on_progress, batch_rows
+        )
+    finally:
+        heartbeat.cancel()
+        await asyncio.gather(heartbeat, return_exceptions=True)
+
+
+async def _renew(
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    fence: _Fence,
+    lease_seconds: float,
+) -> None:
+    while True:
+        await asyncio.sleep(lease_seconds / 3)
+        try:
+            async with sqlite_write_gate(engine), sessionmaker() as session:
+                token = await acquire_lease_token(
+                    session=session, name=fence.name, holder=fence.holder,
+                    ttl_seconds=lease_seconds, now=clock.now(),
+                )  # fmt: skip
+        except Exception:
+            log.warning("contact_import_lease_renewal_failed", lease=fence.name, exc_info=True)
+            continue
+        if token != fence.token:
+            return  # taken over: the fenced writes now match nothing
+
+
+async def _run_leased(
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    contact_import: ContactImport,
+    path: Path,
+    fence: _Fence,
+    on_progress: Progress | None,
+    batch_rows: int,
+) -> ContactImport:
+    import_id, workspace_id = contact_import.id, contact_import.workspace_id
+    done = contact_import.rows_read
+    if done:
+        log.info("contact_import_resumed", import_id=str(import_id), rows_read=done)
     error: str | None = None
     try:
         with open_table(path, file_format=contact_import.file_format) as table:
             check_mapping(table.headers, contact_import.mapping)
             mapping, default_country = contact_import.mapping, contact_import.default_country
             tags = contact_import.tags
+            rows = table.rows
+
+            def skip_done() -> None:
+                # Rows are counted as read (blank ones skipped), so the count is a position.
+                for _ in zip(range(done), rows, strict=False):
+                    pass
 
             def next_batch() -> asyncio.Future[Batch]:
                 return asyncio.ensure_future(
                     asyncio.to_thread(
                         read_batch,
-                        table.rows,
+                        rows,
                         mapping=mapping,
                         default_country=default_country,
                         tags=tags,
+                        size=batch_rows,
                     )
                 )
 
+            await asyncio.to_thread(skip_done)
             # The next batch is read and judged (in a thread) while this one is written:
             # parsing numbers and writing rows take turns no more.
             reading = next_batch()
@@ -802,7 +944,7 @@ async def run_import(
                 while (batch := await reading).rows:
                     reading = next_batch()
                     contact_import = await _write_batch(
-                        engine, sessionmaker, contact_import, batch, clock.now()
+                        engine, sessionmaker, contact_import, batch, clock.now(), fence
                     )
                     if on_progress is not None:
                         on_progress(contact_import)
@@ -811,13 +953,23 @@ async def run_import(
                 await asyncio.gather(reading, return_exceptions=True)
     except InvalidImportError as problem:
         error = str(problem)
+    except _LeaseLost:
+        log.warning("contact_import_taken_over", import_id=str(import_id))
+        async with sessionmaker() as session:
+            current = await session.get(ContactImport, import_id)
+            assert current is not None
+            return current
     except asyncio.CancelledError:
-        await _finish(engine, sessionmaker, import_id, clock.now(), "the server stopped")
+        # The server stops: the import stays ``running`` and the lease is given back, so
+        # the next worker to look resumes it from here.
+        async with sqlite_write_gate(engine), sessionmaker() as session:
+            await release_lease(session=session, name=fence.name, holder=fence.holder)
+        log.info("contact_import_paused", import_id=str(import_id))
         raise
     except Exception as problem:
         log.exception("contact_import_crashed", import_id=str(import_id))
         error = f"the import stopped: {type(problem).__name__}"
-    contact_import = await _finish(engine, sessionmaker, import_id, clock.now(), error)
+    contact_import = await _finish(engine, sessionmaker, import_id, clock.now(), error, fence)
     log.info(
         "contact_import_finished",
         workspace_id=str(workspace_id),
@@ -839,8 +991,23 @@ async def _write_batch(
     contact_import: ContactImport,
     batch: Batch,
     now: datetime,
+    fence: _Fence,
 ) -> ContactImport:
     async with sqlite_write_gate(engine), sessionmaker() as session:
+        # The counters first, fenced: if the lease went to another process, nothing below
+        # is written (the rollback takes the whole batch back).
+        moved = await session.execute(
+            update(ContactImport)
+            .where(ContactImport.id == contact_import.id, fence.held())
+            .values(
+                rows_read=ContactImport.rows_read + batch.rows,
+                rejected=ContactImport.rejected + len(batch.rejections),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(moved, "rowcount", 0) != 1:
+            await session.rollback()
+            raise _LeaseLost
         created, updated = await contacts_service.do_merge_imported(
             session=session,
             workspace_id=contact_import.workspace_id,
@@ -848,8 +1015,9 @@ async def _write_batch(
             now=now,
         )
         if batch.rejections:
+            # A line's reject is kept once, whatever replays its batch.
             await session.execute(
-                insert_for(session)(ContactImportReject.__table__),
+                insert_for(session)(ContactImportReject.__table__).on_conflict_do_nothing(),
                 [
                     {
                         "import_id": contact_import.id,
@@ -867,11 +1035,10 @@ async def _write_batch(
             update(ContactImport)
             .where(ContactImport.id == contact_import.id)
             .values(
-                rows_read=ContactImport.rows_read + batch.rows,
                 created=ContactImport.created + created,
                 updated=ContactImport.updated + updated,
-                rejected=ContactImport.rejected + len(batch.rejections),
             )
+            .execution_options(synchronize_session=False)
         )
         await session.commit()
         fresh = await session.get(ContactImport, contact_import.id, populate_existing=True)
@@ -885,14 +1052,24 @@ async def _finish(
     import_id: uuid.UUID,
     now: datetime,
     error: str | None,
+    fence: _Fence | None = None,
 ) -> ContactImport:
     async with sqlite_write_gate(engine), sessionmaker() as session:
-        contact_import = await session.get(ContactImport, import_id)
-        assert contact_import is not None
-        contact_import.status = ImportStatus.FAILED if error else ImportStatus.FINISHED
-        contact_import.error = error[:1000] if error else None
-        contact_import.finished_at = now
+        await session.execute(
+            update(ContactImport)
+            .where(ContactImport.id == import_id, *([fence.held()] if fence else []))
+            .values(
+                status=ImportStatus.FAILED if error else ImportStatus.FINISHED,
+                error=error[:1000] if error else None,
+                finished_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
         await session.commit()
+        if fence is not None:
+            await release_lease(session=session, name=fence.name, holder=fence.holder)
+        contact_import = await session.get(ContactImport, import_id, populate_existing=True)
+        assert contact_import is not None
         return contact_import
 
 
@@ -985,41 +1162,117 @@ async def check_upload_and_start(
         raise
 
 
-# --- In the background of the serving process ----------------------------------------------
+# --- In the background of the serving process (and of workers) ----------------------------
 
-_running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task[Any]]] = (
-    weakref.WeakKeyDictionary()
-)
+_running: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[uuid.UUID, asyncio.Task[ContactImport]]
+] = weakref.WeakKeyDictionary()
+_holders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, str] = weakref.WeakKeyDictionary()
+
+
+def process_holder() -> str:
+    """This process's name in import leases (one per event loop)."""
+    from ovillo.worker.runtime import default_holder  # the worker imports this module
+
+    loop = asyncio.get_running_loop()
+    if loop not in _holders:
+        _holders[loop] = f"import:{default_holder()}"
+    return _holders[loop]
 
 
 def start_in_background(
-    *, runtime: Runtime, contact_import: ContactImport
+    *, runtime: Runtime, contact_import: ContactImport, holder: str | None = None
 ) -> asyncio.Task[ContactImport]:
-    """Run a started import as a task of this process; its file is deleted when it ends."""
+    """Run a started import as a task of this process, under its lease; its file is deleted
+    when it ends (``finished`` or ``failed``), kept while it is still ``running``."""
     path = upload_path(runtime.settings, contact_import)
+    import_id = contact_import.id
+    tasks = _running.setdefault(asyncio.get_running_loop(), {})
+    if import_id in tasks:
+        return tasks[import_id]
 
     async def run() -> ContactImport:
-        try:
-            return await run_import(
-                engine=runtime.engine,
-                sessionmaker=runtime.sessionmaker,
-                clock=runtime.clock,
-                import_id=contact_import.id,
-                path=path,
-            )
-        finally:
+        ended = await run_import(
+            engine=runtime.engine,
+            sessionmaker=runtime.sessionmaker,
+            clock=runtime.clock,
+            import_id=import_id,
+            path=path,
+            holder=holder or process_holder(),
+            lease_seconds=runtime.settings.worker.lease_seconds,
+        )
+        if ended.status in (ImportStatus.FINISHED, ImportStatus.FAILED):
             path.unlink(missing_ok=True)
+        return ended
 
-    task = asyncio.create_task(run(), name=f"contact-import-{contact_import.id}")
-    tasks = _running.setdefault(asyncio.get_running_loop(), set())
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    task = asyncio.create_task(run(), name=f"contact-import-{import_id}")
+    tasks[import_id] = task
+    task.add_done_callback(lambda _: tasks.pop(import_id, None))
     return task
 
 
+def orphan_reason(rows_imported: int) -> str:
+    """Why an import whose process died, and whose file is gone, cannot finish."""
+    return (
+        f"the server stopped; {rows_imported} rows were imported; upload the file again to finish"
+    )
+
+
+async def resume_orphaned_imports(runtime: Runtime, *, holder: str) -> int:
+    """Take over ``running`` imports of uploaded files whose lease nobody holds (their
+    process died, or stopped): resume each in the background (the file is still there) or
+    fail it saying how far it got. How many were taken over. Imports of local files (the
+    CLI) are its own: a dead CLI's import ends failed here once its lease has run out."""
+    now = runtime.clock.now()
+    mine = _running.get(asyncio.get_running_loop(), {})
+    async with runtime.sessionmaker() as session:
+        running = list(
+            await session.scalars(
+                select(ContactImport).where(ContactImport.status == ImportStatus.RUNNING)
+            )
+        )
+    taken = 0
+    for contact_import in running:
+        if contact_import.id in mine:
+            continue
+        name = import_lease_name(contact_import.id)
+        async with sqlite_write_gate(runtime.engine), runtime.sessionmaker() as session:
+            token = await acquire_lease_token(
+                session=session, name=name, holder=holder,
+                ttl_seconds=runtime.settings.worker.lease_seconds, now=now,
+            )  # fmt: skip
+            if token is None:
+                continue
+            taken += 1
+            if upload_path(runtime.settings, contact_import).exists():
+                await release_lease(session=session, name=name, holder=holder)
+            else:
+                await session.execute(
+                    update(ContactImport)
+                    .where(
+                        ContactImport.id == contact_import.id,
+                        ContactImport.status == ImportStatus.RUNNING,
+                        lease_is_held(name=name, holder=holder, fencing_token=token),
+                    )
+                    .values(
+                        status=ImportStatus.FAILED,
+                        error=orphan_reason(contact_import.rows_read - contact_import.rejected),
+                        finished_at=now,
+                    )
+                )
+                await session.commit()
+                await release_lease(session=session, name=name, holder=holder)
+                log.warning("contact_import_orphaned", import_id=str(contact_import.id))
+                continue
+        log.info("contact_import_taken_over", import_id=str(contact_import.id))
+        start_in_background(runtime=runtime, contact_import=contact_import, holder=holder)
+    return taken
+
+
 async def stop_background_imports() -> None:
-    """Cancel this loop's running imports (they end ``failed``: the server stopped)."""
-    tasks = list(_running.get(asyncio.get_running_loop(), ()))
+    """Cancel this loop's running imports: they stay ``running``, their leases given back,
+    for the next worker to resume."""
+    tasks = list(_running.get(asyncio.get_running_loop(), {}).values())
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,7 +3,7 @@ over a preview of the first rows, watch the progress, download the rejected rows
 
 Anyone signed in sees the list; owners and admins import. The progress polls a fragment
 (htmx, every second) while the import runs; the import itself runs in the serving process
-(``importing.start_in_background``).
+(``importing.start_in_background``), and is resumed by a worker if that process dies.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts.models import Role
 from ovillo.contacts import importing, service
-from ovillo.contacts.importing import ImportStatus, InvalidImportError
+from ovillo.contacts.importing import ImportStatus, ImportTooLargeError, InvalidImportError
 from ovillo.contacts.models import ContactImport
 from ovillo.core.deps import RuntimeDep, SessionDep
 from ovillo.web import csrf
@@ -120,6 +120,8 @@ async def upload(
         )
     except InvalidImportError as error:
         return await _upload_page(viewer, session, error=error.detail, status_code=422)
+    except ImportTooLargeError as error:
+        return await _upload_page(viewer, session, error=error.detail, status_code=413)
     return redirect(viewer.page, f"/contacts/import/{contact_import.id}")
 
 

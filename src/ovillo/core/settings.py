@@ -94,6 +94,11 @@ class WebSettings(BaseModel):
             "TLS (directly, or behind a proxy that says so) or the public URL is https."
         ),
     )
+    max_import_bytes: int = Field(
+        default=200_000_000,
+        gt=0,
+        description="The largest contacts file an upload may bring (bytes); larger is refused.",
+    )
 
 
 class WorkerSettings(BaseModel):

@@ -15,6 +15,8 @@ Loops:
 - ingestion: applies the durable webhook log and downloads media
   (``ovillo.inbox.ingest.apply_pending_events``);
 - timers: prune idempotency records older than 24 hours, wake snoozed conversations;
+- imports: resumes contact imports whose process died, from their last committed batch
+  (``ovillo.contacts.importing.resume_orphaned_imports``);
 - campaigns: writes running campaigns' audiences and tops up their numbers' outboxes
   (``ovillo.campaigns.dispatch``); no lease, since a recipient is queued once whoever
   queues it, so a worker restarted after a crash goes on at once.
@@ -42,6 +44,7 @@ import structlog
 
 from ovillo.campaigns import dispatch as campaign_dispatch
 from ovillo.campaigns import service as campaigns_service
+from ovillo.contacts import importing
 from ovillo.core import idempotency
 from ovillo.core.notify import Waiter
 from ovillo.core.runtime import Runtime
@@ -116,6 +119,7 @@ class Worker:
             asyncio.create_task(self._ingest_loop(), name="worker:ingest"),
             asyncio.create_task(self._timer_loop(), name="worker:timers"),
             asyncio.create_task(self._campaign_loop(), name="worker:campaigns"),
+            asyncio.create_task(self._import_loop(), name="worker:imports"),
         ]
         try:
             stop = asyncio.create_task(self._stopping.wait())
@@ -262,6 +266,18 @@ class Worker:
                 except Exception:
                     log.exception("campaigns_failed")
                 await waiter.wait(within=timeout)
+
+    # --- Contact imports -----------------------------------------------------------------
+
+    async def _import_loop(self) -> None:
+        """Resume imports whose process died (or stopped), or fail those whose file is gone."""
+        while not self._stopping.is_set():
+            try:
+                await importing.resume_orphaned_imports(self.runtime, holder=self.holder)
+            except Exception:
+                log.exception("contact_imports_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._timer_interval)
 
     # --- Timers ------------------------------------------------------------------------------
 
