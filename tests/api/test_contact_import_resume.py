@@ -21,7 +21,8 @@ from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings, WebSettings
 from ovillo.server import PlatformServer, serve_in_thread
 from ovillo.worker.leases import acquire_lease, release_lease
-from tests.factories import auth, make_workspace
+from tests.api.test_web_pages import PASSWORD, csrf_of, signed_in
+from tests.factories import auth, make_user, make_workspace
 
 VALID = 300
 BAD = 30  # every eleventh line: no phone
@@ -237,3 +238,25 @@ async def test_an_upload_over_the_limit_is_refused_naming_it(platform_settings: 
                 files={"file": ("small.csv", big[:50_000].rsplit(b"\n", 1)[0], "text/csv")},
             )
             assert small.status_code == 202, small.text
+
+        # The page says it on the upload form, the file not kept.
+        workspace_id, _ = await make_workspace(running, name="Pages")
+        await make_user(
+            running, workspace_id=workspace_id, email="a@example.com", password=PASSWORD,
+            role="admin",
+        )  # fmt: skip
+        admin = await signed_in(running, "a@example.com")
+        try:
+            form = await admin.get("/contacts/import")
+            refused = await admin.post(
+                "/contacts/import",
+                data={"csrf_token": csrf_of(form.text)},
+                files={"file": ("big.csv", big, "text/csv")},
+            )
+            assert refused.status_code == 413, refused.text
+            assert "100,000 bytes" in refused.text
+            assert 'name="file"' in refused.text
+        finally:
+            await admin.aclose()
+        kept = (settings.data_dir / "imports").rglob("*.csv")
+        assert all(path.stat().st_size < 100_000 for path in kept)  # at most the small one

@@ -138,6 +138,8 @@ class Worker:
             for task in loops:
                 task.cancel()
             await self._stop_pipelines()
+            # Imports running in this process give their leases back, to be resumed later.
+            await importing.stop_background_imports()
             self._stopped.set()
             log.info("worker_stopped", holder=self.holder)
 
