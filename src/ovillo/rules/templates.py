@@ -259,6 +259,9 @@ class TemplateViolation:
     message: str
     meta_error_code: int = GRAPH_INVALID_PARAMETER
     meta_error_subcode: int | None = None
+    # The values ``message`` interpolates, as (name, value) pairs, so that a page can say the
+    # same in the user's language (``dict(violation.params)``); empty when it has none.
+    params: tuple[tuple[str, str | int], ...] = ()
 
 
 class SendProblemCode(StrEnum):
@@ -290,6 +293,8 @@ class SendParameterProblem:
     code: str
     message: str
     meta_error_code: int
+    # The values ``message`` interpolates, as (name, value) pairs, as on TemplateViolation.
+    params: tuple[tuple[str, str | int], ...] = ()
 
 
 # --- Variables -------------------------------------------------------------------------
@@ -442,6 +447,7 @@ class _Collector:
         code: ViolationCode,
         message: str,
         subcode: int | None = None,
+        **params: str | int,
     ) -> None:
         self.violations.append(
             TemplateViolation(
@@ -450,6 +456,7 @@ class _Collector:
                 message=message,
                 meta_error_code=GRAPH_INVALID_PARAMETER,
                 meta_error_subcode=subcode,
+                params=tuple(params.items()),
             )
         )
 
@@ -525,6 +532,8 @@ def _check_name(name: object, out: _Collector) -> None:
             ViolationCode.NAME_TOO_LONG,
             f"The template name has {len(name)} characters; shorten it to at most "
             f"{TEMPLATE_NAME_MAX_LENGTH}.",
+            length=len(name),
+            limit=TEMPLATE_NAME_MAX_LENGTH,
         )
     if not _TEMPLATE_NAME.fullmatch(name):
         out.add(
@@ -827,6 +836,8 @@ def _check_header(component: Any, path: str, context: _Context, out: _Collector)
             f"The header has {len(text)} characters; shorten it to at most "
             f"{HEADER_TEXT_MAX_LENGTH}.",
             SUBCODE_CHARACTER_LIMIT,
+            length=len(text),
+            limit=HEADER_TEXT_MAX_LENGTH,
         )
     if "\n" in text or "\r" in text:
         out.add(
@@ -846,6 +857,8 @@ def _check_header(component: Any, path: str, context: _Context, out: _Collector)
             f"The header has {len(scan.variables)} variables; a header may have at most "
             f"{HEADER_TEXT_MAX_VARIABLES}.",
             SUBCODE_HEADER_FORMAT,
+            count=len(scan.variables),
+            limit=HEADER_TEXT_MAX_VARIABLES,
         )
         return
     if names:
@@ -873,6 +886,8 @@ def _check_body(component: Any, path: str, context: _Context, out: _Collector) -
             ViolationCode.BODY_TEXT_TOO_LONG,
             f"The body has {len(text)} characters; shorten it to at most {BODY_TEXT_MAX_LENGTH}.",
             SUBCODE_CHARACTER_LIMIT,
+            length=len(text),
+            limit=BODY_TEXT_MAX_LENGTH,
         )
     scan = _scan(text)
     if not _check_variable_syntax(scan, field, SUBCODE_BODY_FORMAT, context, out):
@@ -911,6 +926,9 @@ def _check_body(component: Any, path: str, context: _Context, out: _Collector) -
                 f"The body has {len(variables)} variable(s) for {words} word(s) of fixed text; "
                 f"Meta needs at least {needed} fixed words, so add text or remove variables.",
                 SUBCODE_PARAMETERS_WORDS_RATIO,
+                count=len(variables),
+                words=words,
+                needed=needed,
             )
     _check_examples(
         body,
@@ -937,6 +955,8 @@ def _check_footer(component: Any, path: str, out: _Collector) -> None:
             f"The footer has {len(text)} characters; shorten it to at most "
             f"{FOOTER_TEXT_MAX_LENGTH}.",
             SUBCODE_CHARACTER_LIMIT,
+            length=len(text),
+            limit=FOOTER_TEXT_MAX_LENGTH,
         )
     if _scan(text).tokens:
         out.add(
@@ -970,6 +990,8 @@ def _check_buttons(component: Any, path: str, out: _Collector) -> None:
             field,
             ViolationCode.BUTTONS_TOO_MANY,
             f"The template has {len(buttons)} buttons; keep at most {BUTTONS_MAX_TOTAL}.",
+            count=len(buttons),
+            limit=BUTTONS_MAX_TOTAL,
         )
     kinds: list[str] = []
     texts: dict[str, int] = {}
@@ -1035,6 +1057,8 @@ def _check_button_text(
             f"The label of {path} has {len(text)} characters; shorten it to at most "
             f"{BUTTON_TEXT_MAX_LENGTH}.",
             SUBCODE_CHARACTER_LIMIT,
+            length=len(text),
+            limit=BUTTON_TEXT_MAX_LENGTH,
         )
     return text.strip()
 
@@ -1053,6 +1077,9 @@ def _check_button_counts(kinds: list[str], field: str, out: _Collector) -> None:
                 field,
                 ViolationCode.BUTTON_TYPE_TOO_MANY,
                 f"The template has {counts[kind]} {kind} buttons; keep at most {limit}.",
+                count=counts[kind],
+                kind=kind,
+                limit=limit,
             )
     # Quick replies and the other buttons form two groups, in either order, never interleaved.
     groups = [kind == "QUICK_REPLY" for kind in kinds]
@@ -1078,6 +1105,8 @@ def _check_url_button(button: Mapping[str, Any], path: str, out: _Collector) -> 
             ViolationCode.URL_TOO_LONG,
             f"The url of {path} has {len(url)} characters; shorten it to at most {URL_MAX_LENGTH}.",
             SUBCODE_CHARACTER_LIMIT,
+            length=len(url),
+            limit=URL_MAX_LENGTH,
         )
     if not url.lower().startswith(("https://", "http://")):
         out.add(field, ViolationCode.URL_INVALID, f"The url of {path} must start with https://.")
@@ -1133,6 +1162,8 @@ def _check_phone_button(button: Mapping[str, Any], path: str, out: _Collector) -
             f"The phone number of {path} has {len(phone)} characters; use at most "
             f"{PHONE_NUMBER_MAX_LENGTH}, e.g. +15550100000.",
             SUBCODE_CHARACTER_LIMIT,
+            length=len(phone),
+            limit=PHONE_NUMBER_MAX_LENGTH,
         )
 
 
@@ -1155,6 +1186,8 @@ def _check_copy_code_button(button: Mapping[str, Any], path: str, out: _Collecto
             f"The sample code of {path} has {len(example)} characters; use at most "
             f"{COPY_CODE_EXAMPLE_MAX_LENGTH}.",
             SUBCODE_CHARACTER_LIMIT,
+            length=len(example),
+            limit=COPY_CODE_EXAMPLE_MAX_LENGTH,
         )
 
 
@@ -1221,6 +1254,8 @@ def _check_authentication_footer(footer: Mapping[str, Any], path: str, out: _Col
             ViolationCode.CODE_EXPIRATION_OUT_OF_RANGE,
             f"code_expiration_minutes must be a whole number from {CODE_EXPIRATION_MINUTES_MIN} "
             f"to {CODE_EXPIRATION_MINUTES_MAX}.",
+            low=CODE_EXPIRATION_MINUTES_MIN,
+            high=CODE_EXPIRATION_MINUTES_MAX,
         )
 
 
@@ -1265,6 +1300,8 @@ def _check_authentication_buttons(component: Mapping[str, Any], path: str, out: 
                 f"{button_path}.{key} has {len(label)} characters; use at most "
                 f"{BUTTON_TEXT_MAX_LENGTH}.",
                 SUBCODE_CHARACTER_LIMIT,
+                length=len(label),
+                limit=BUTTON_TEXT_MAX_LENGTH,
             )
         if _has_emoji(label) or _URL_IN_TEXT.search(label):
             out.add(
@@ -1338,6 +1375,7 @@ def check_template_quota(
         "delete unused templates before creating another.",
         meta_error_code=GRAPH_INVALID_PARAMETER,
         meta_error_subcode=SUBCODE_TEMPLATE_LIMIT,
+        params=(("count", existing_templates), ("limit", limit)),
     )
 
 

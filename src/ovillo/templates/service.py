@@ -369,6 +369,7 @@ def _violations_of(found: Sequence[template_rules.TemplateViolation]) -> list[di
             "message": v.message,
             "meta_error_code": v.meta_error_code,
             "meta_error_subcode": v.meta_error_subcode,
+            "params": dict(v.params),
         }
         for v in found
     ]
