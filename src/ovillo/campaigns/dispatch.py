@@ -70,7 +70,8 @@ CAMPAIGN_PRIORITY = 10
 # The outbox holds at most this many seconds of the number's throughput of a campaign.
 BACKLOG_SECONDS = 3.0
 _MIN_BACKLOG = 20
-_MAX_BATCH = 2000
+_MAX_BATCH = 500
+_TOP_UPS_PER_ROUND = 6
 _AUDIENCE_BATCH = 5000
 _SYNC_BATCH = 5000
 THROTTLE_CODES = frozenset({THROUGHPUT_ERROR_CODE, PAIR_RATE_ERROR_CODE})
@@ -189,12 +190,19 @@ async def _step(runtime: Runtime, campaign_id: uuid.UUID) -> bool:
         await session.commit()
     if finished:
         return False
-    async with sqlite_write_gate(runtime.engine), runtime.sessionmaker() as session:
-        campaign = await _running(session, campaign_id)
-        if campaign is None:
-            return False
-        queued = await _top_up(session, campaign, throttled=throttled, now=runtime.clock.now())
-        await session.commit()
+    queued = 0
+    # Small transactions, several in a row while there is room: each holds the worker's
+    # event loop (and the send pipeline sharing it) for a moment only.
+    for _ in range(_TOP_UPS_PER_ROUND):
+        async with sqlite_write_gate(runtime.engine), runtime.sessionmaker() as session:
+            campaign = await _running(session, campaign_id)
+            if campaign is None:
+                break
+            added = await _top_up(session, campaign, throttled=throttled, now=runtime.clock.now())
+            await session.commit()
+        queued += added
+        if added < _MAX_BATCH:
+            break
     return busy or queued > 0
 
 
