@@ -133,7 +133,12 @@ async def test_a_stopped_import_resumes_where_it_stopped_and_a_replay_duplicates
     assert done.status == ImportStatus.FINISHED, done.error
     assert (done.rows_read, done.created, done.updated, done.rejected) == (330, VALID, 0, BAD)
     assert (contacts, rejects) == (VALID, BAD)
-    assert not importing.upload_path(runtime.settings, done).exists()
+    upload = importing.upload_path(runtime.settings, done)
+
+    async def deleted() -> bool:  # just after the import's last write
+        return not upload.exists()
+
+    await wait_for(deleted, within=30, interval=0.02, what="the upload deleted")
 
     # Replaying batches that were committed (as if their count had been lost) merges the
     # same numbers into the same contacts and stores each reject once.
