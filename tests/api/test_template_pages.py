@@ -298,8 +298,8 @@ async def test_the_editor_writes_an_authentication_template_with_its_code_button
         tag = page.text.split(f'id="error-{name}"', 1)[1].split("</p>", 1)[0]
         return tag.split(">", 1)[1]
 
-    assert "package_name" in error(without_app, "auth_package")
-    assert "code_expiration_minutes" in error(too_long, "auth_expiration")
+    assert "package name" in error(without_app, "auth_package")
+    assert "minutes from 1 to 90" in error(too_long, "auth_expiration")
     assert re.search(r'id="error-[\w]+" hx-swap-oob="true">[^<]', checked.text) is None
     assert "123456 is your verification code." in checked.text
     assert "This code expires in 10 minutes." in checked.text
@@ -310,3 +310,25 @@ async def test_the_editor_writes_an_authentication_template_with_its_code_button
     assert (button["otp_type"], button["supported_apps"][0]["package_name"]) == (
         "ONE_TAP", "com.example.shop",
     )  # fmt: skip
+
+
+async def test_a_violation_shows_on_its_field_in_the_users_language(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    desk = await open_desk(platform, http, emulator_http)
+    agent = await signed_in(platform, await person(platform, desk, "agent"))
+    try:
+        token = csrf_of((await agent.get("/templates/new")).text)
+        bad = editor_form(desk, token, footer="f" * 70)
+        shown = {}
+        for language in ("en", "es"):
+            checked = await agent.post(
+                "/templates/check", data=bad, headers={"Accept-Language": language}
+            )
+            assert checked.status_code == 200
+            shown[language] = checked.text.split('id="error-footer"', 1)[1].split("</p>", 1)[0]
+    finally:
+        await agent.aclose()
+
+    assert "The footer has 70 characters; shorten it to at most 60." in shown["en"]
+    assert "El pie tiene 70 caracteres; acórtalo a 60 como máximo." in shown["es"]

@@ -48,6 +48,7 @@ from ovillo.rules.templates import template_variables
 from ovillo.templates import service as templates_service
 from ovillo.templates import variables as template_values
 from ovillo.templates.models import Template
+from ovillo.templates.violations import violation_message
 from ovillo.web import csrf
 from ovillo.web.i18n import Translator
 from ovillo.web.pages import AdminDep, Viewer, ViewerDep, redirect, render
@@ -858,18 +859,20 @@ async def send_template(
         except OvilloError as error:
             if error.status == 404:
                 raise
-            unplaced = False
+            unplaced: list[str] = []
             for violation in error.extra.get("violations") or ():
                 name = str(violation.get("field", "")).removeprefix("template.variables.")
                 if name not in form.values:
-                    unplaced = True
+                    unplaced.append(violation_message(t, violation))
                 elif form.values[name].strip():
-                    form.errors[name] = str(violation.get("message", ""))
+                    form.errors[name] = violation_message(t, violation)
                 else:
                     form.errors[name] = t.gettext(
                         "%(field)s: give a value.", field=form.labels[name]
                     )
-            if unplaced or not form.errors:
+            if unplaced:
+                form.error = " ".join(unplaced)
+            elif not form.errors:
                 form.error = error.detail or error.title
         else:
             return _back(viewer, conversation_id)

@@ -706,6 +706,8 @@ def _check_variable_syntax(
                 f"{field} numbers its variables {', '.join(f'{{{{{n}}}}}' for n in numbers)}; "
                 f"number them {expected} with no gaps.",
                 subcode,
+                found=", ".join(f"{{{{{n}}}}}" for n in numbers),
+                expected=expected,
             )
             ok = False
     return ok
@@ -1511,8 +1513,12 @@ def check_send_parameters(
     """
     problems: list[SendParameterProblem] = []
 
-    def add(field: str, code: SendProblemCode, message: str, meta: int) -> None:
-        problems.append(SendParameterProblem(field, code.value, message, meta))
+    def add(
+        field: str, code: SendProblemCode, message: str, meta: int, **params: str | int
+    ) -> None:
+        problems.append(
+            SendParameterProblem(field, code.value, message, meta, tuple(params.items()))
+        )
 
     named_format = _upper(parameter_format) == "NAMED"
     slots = _slots(template_components)
@@ -1605,6 +1611,8 @@ def check_send_parameters(
                 SendProblemCode.PARAMETER_COUNT_MISMATCH,
                 f"The template's {key} takes {slot.count} parameter(s) but the send gives {count}.",
                 SEND_PARAMETER_COUNT_MISMATCH,
+                expected=slot.count,
+                given=count,
             )
             continue
         if key in given:
@@ -1618,6 +1626,8 @@ def check_send_parameters(
                 f"The template has no {key} that takes parameters, but the send gives "
                 f"{len(parameters)}.",
                 SEND_PARAMETER_COUNT_MISMATCH,
+                expected=0,
+                given=len(parameters),
             )
     return problems
 
@@ -1627,7 +1637,7 @@ def _check_send_values(
     path: str,
     parameters: Sequence[Any],
     named_format: bool,
-    add: Callable[[str, SendProblemCode, str, int], None],
+    add: Callable[..., None],
 ) -> None:
     names_seen: set[str] = set()
     for position, parameter in enumerate(parameters):
@@ -1671,6 +1681,7 @@ def _check_send_values(
                 f"{PARAMETER_TEXT_MAX_CONSECUTIVE_SPACES} spaces in a row; Meta refuses those "
                 "in parameter values, so put line breaks in the template text instead.",
                 GRAPH_INVALID_PARAMETER,
+                spaces=PARAMETER_TEXT_MAX_CONSECUTIVE_SPACES,
             )
         if slot.key not in {"header", "body"} or kind.lower() != "text":
             continue

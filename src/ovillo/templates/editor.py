@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from ovillo.rules.templates import BUTTONS_MAX_TOTAL
 from ovillo.templates import service
+from ovillo.templates.violations import violation_message
 from ovillo.web.i18n import Translator
 
 # Meta's most buttons a template has (rules.templates.BUTTONS_MAX_TOTAL); the editor shows
@@ -320,13 +321,14 @@ def field_of(path: str, paths: dict[str, str]) -> str | None:
 
 
 def errors_by_field(
-    violations: list[dict[str, Any]], paths: dict[str, str]
+    violations: list[dict[str, Any]], paths: dict[str, str], t: Translator
 ) -> tuple[dict[str, list[str]], list[str]]:
+    """Each violation's message in ``t``'s language, by form field; the rest apart."""
     on_fields: dict[str, list[str]] = {}
     general: list[str] = []
     for violation in violations:
         name = field_of(str(violation.get("field") or ""), paths)
-        message = str(violation.get("message") or "")
+        message = violation_message(t, violation)
         if name is None:
             general.append(message)
         else:

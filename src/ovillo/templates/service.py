@@ -1208,6 +1208,7 @@ async def check_template_send(
                     "code": p.code,
                     "message": p.message,
                     "meta_error_code": p.meta_error_code,
+                    "params": dict(p.params),
                 }
                 for p in problems
             ],

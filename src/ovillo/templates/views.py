@@ -343,7 +343,7 @@ async def check(viewer: ViewerDep, runtime: RuntimeDep, request: Request) -> HTM
     form = await read_form(request)
     drafted = draft_of(form)
     violations = service.draft_violations(drafted.draft, public_url=runtime.public_url)
-    errors, general = errors_by_field(violations, drafted.paths)
+    errors, general = errors_by_field(violations, drafted.paths, viewer.t)
     return render(
         viewer.page,
         "templates/_check.html",
@@ -374,7 +374,7 @@ async def submit(
         # The sample goes to Meta only once the rest of the template passes the rules.
         violations = service.draft_violations(drafted.draft, public_url=runtime.public_url)
         if violations:
-            errors, general = errors_by_field(violations, drafted.paths)
+            errors, general = errors_by_field(violations, drafted.paths, viewer.t)
         else:
             try:
                 uploaded = await service.upload_header_sample(
@@ -398,7 +398,9 @@ async def submit(
                 channel_id=channel.id, draft=drafted.draft, now=runtime.clock.now(),
             )  # fmt: skip
         except TemplateInvalidError as exc:
-            errors, general = errors_by_field(list(exc.extra.get("violations", [])), drafted.paths)
+            errors, general = errors_by_field(
+                list(exc.extra.get("violations", [])), drafted.paths, t
+            )
         except TemplateAlreadyExistsError:
             errors = {"name": [t.gettext("This name is taken in this language.")]}
         except TemplateRefusedError as exc:

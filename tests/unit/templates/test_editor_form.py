@@ -10,7 +10,7 @@ from ovillo.web.i18n import Translator
 def fields_of(values: dict[str, str]) -> dict[str, list[str]]:
     drafted = draft_of(EditorForm(values=values))
     violations = service.draft_violations(drafted.draft, public_url=None)
-    on_fields, general = errors_by_field(violations, drafted.paths)
+    on_fields, general = errors_by_field(violations, drafted.paths, Translator(locale="en"))
     assert general == []
     return on_fields
 
