@@ -198,7 +198,10 @@ async def _step(runtime: Runtime, campaign_id: uuid.UUID) -> bool:
             campaign = await _running(session, campaign_id)
             if campaign is None:
                 break
-            added = await _top_up(session, campaign, throttled=throttled, now=runtime.clock.now())
+            added = await _top_up(
+                session, campaign, throttled=throttled, now=runtime.clock.now(),
+                public_url=runtime.settings.server.public_url,
+            )  # fmt: skip
             await session.commit()
         queued += added
         if added < _MAX_BATCH:
@@ -466,7 +469,12 @@ def _wait(
 
 
 async def _top_up(
-    session: AsyncSession, campaign: Campaign, *, throttled: int, now: datetime
+    session: AsyncSession,
+    campaign: Campaign,
+    *,
+    throttled: int,
+    now: datetime,
+    public_url: str | None = None,
 ) -> int:
     """Queue up to a few seconds' worth of the campaign's pending recipients; how many."""
     channel = await channels_service.get_channel(
@@ -529,8 +537,9 @@ async def _top_up(
         return 0
     _wait(campaign, reason=None, until=None, session=session)
     return await _queue(
-        session, campaign, channel_id=channel.id, template=template, rows=rows, now=now
-    )
+        session, campaign, channel_id=channel.id, template=template, rows=rows, now=now,
+        public_url=public_url,
+    )  # fmt: skip
 
 
 def _tier(value: str | None) -> limits.Tier | None:
@@ -612,6 +621,7 @@ async def _queue(
     template: Template,
     rows: list[tuple[int, uuid.UUID]],
     now: datetime,
+    public_url: str | None = None,
 ) -> int:
     contacts = {
         contact.id: contact
@@ -636,7 +646,10 @@ async def _queue(
         if contact is None or conversation is None:
             failures.append({"b_id": row_id, "b_reason": "The contact no longer exists."})
             continue
-        filled = await _fill(session, campaign, template, contact, channel_id=channel_id, now=now)
+        filled = await _fill(
+            session, campaign, template, contact, channel_id=channel_id, now=now,
+            public_url=public_url,
+        )  # fmt: skip
         if filled.content is None:
             failures.append({"b_id": row_id, "b_reason": filled.problem})
             continue
@@ -705,6 +718,7 @@ async def _fill(
     *,
     channel_id: uuid.UUID,
     now: datetime,
+    public_url: str | None = None,
 ) -> _Filled:
     """The template message for one contact, or why it cannot be made."""
     if campaign.track_links or template.tracked_buttons:
@@ -712,7 +726,7 @@ async def _fill(
         try:
             prepared = await templates_service.check_template_send(
                 session=session,
-                public_url=None,
+                public_url=public_url,
                 workspace_id=campaign.workspace_id,
                 channel_id=channel_id,
                 contact_id=contact.id,
