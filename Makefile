@@ -41,7 +41,7 @@ install: $(STAMP) $(NODE_STAMP)
 # Extract the pages' strings and merge them into the catalogs (then translate the new ones).
 messages: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -o $(VENV)/messages.pot --no-location --sort-output --project=Ovillo .
-	$(BIN)/pybabel update -i $(VENV)/messages.pot -d src/ovillo/web/locale -D messages --no-fuzzy-matching --width=100
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d src/ovillo/web/locale -D messages --no-fuzzy-matching --ignore-obsolete --width=100
 
 # The README's pictures of the pages (docs/screenshots/*.png), from a throw-away platform.
 screenshots: $(STAMP) $(NODE_STAMP) chromium
