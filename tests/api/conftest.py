@@ -10,9 +10,11 @@ import httpx
 import pytest
 
 from ovillo.core.clock import ControllableClock
+from ovillo.core.runtime import Runtime
 from ovillo.core.settings import EmulatorSettings, ServerSettings, Settings
 from ovillo.emulator.emulator import EmulatorConfig
 from ovillo.server import PlatformServer, serve_in_thread
+from tests.api.conversing import Desk, open_desk
 from tests.conftest import POSTGRES_URL
 from tests.databases import (
     create_postgres_database,
@@ -67,12 +69,22 @@ def platform_settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def platform(platform_settings: Settings) -> Iterator[PlatformServer]:
+def emulator_config(request: pytest.FixtureRequest) -> EmulatorConfig:
+    """Templates are reviewed 5 s (emulated) after submission; a module marked
+    ``reviewed_by_tests`` decides every review itself through the control API instead, so
+    a slow run never sees a template approved behind its back."""
+    if request.node.get_closest_marker("reviewed_by_tests") is not None:
+        return EmulatorConfig(seed=7, auto_approve_templates=False)
+    return EmulatorConfig(seed=7, template_review_delay_seconds=5)
+
+
+@pytest.fixture
+def platform(
+    platform_settings: Settings, emulator_config: EmulatorConfig
+) -> Iterator[PlatformServer]:
     """The product as `ovillo serve` runs it, with one clock shared with its emulator."""
     server = PlatformServer(
-        platform_settings,
-        clock=ControllableClock(),
-        emulator_config=EmulatorConfig(seed=7, template_review_delay_seconds=5),
+        platform_settings, clock=ControllableClock(), emulator_config=emulator_config
     )
     with serve_in_thread(server) as running:
         yield running
@@ -89,3 +101,21 @@ async def emulator_http(platform: PlatformServer) -> AsyncIterator[httpx.AsyncCl
     assert platform.emulator is not None
     async with httpx.AsyncClient(base_url=platform.emulator.url, timeout=15) as client:
         yield client
+
+
+@pytest.fixture
+async def desk(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> Desk:
+    """A workspace with an API key and a number connected to the emulator."""
+    return await open_desk(platform, http, emulator_http)
+
+
+@pytest.fixture
+async def runtime(platform: PlatformServer) -> AsyncIterator[Runtime]:
+    """The worker's runtime on the platform's database and clock, for tests that drive it."""
+    runtime = Runtime.from_settings(platform.settings, clock=platform.clock)
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()

@@ -5,47 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 
-from ovillo.core.clock import ControllableClock, wait_for
+from ovillo.core.clock import wait_for
 from ovillo.core.runtime import Runtime
-from ovillo.core.settings import Settings
-from ovillo.emulator.emulator import EmulatorConfig
-from ovillo.server import PlatformServer, serve_in_thread
-from tests.api.campaigning import add_contacts, approved_template, wait_for_campaign
-from tests.api.conversing import Desk, open_desk
+from tests.api.campaigning import FINISHED, add_contacts, approved_template, wait_for_campaign
+from tests.api.conversing import Desk
 
-FINISHED = frozenset({"completed", "cancelled", "stopped"})
-
-
-@pytest.fixture
-def platform(platform_settings: Settings) -> Iterator[PlatformServer]:
-    server = PlatformServer(
-        platform_settings,
-        clock=ControllableClock(),
-        emulator_config=EmulatorConfig(seed=7, auto_approve_templates=False),
-    )
-    with serve_in_thread(server) as running:
-        yield running
-
-
-@pytest.fixture
-async def desk(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> Desk:
-    return await open_desk(platform, http, emulator_http)
-
-
-@pytest.fixture
-async def runtime(platform: PlatformServer) -> AsyncIterator[Runtime]:
-    runtime = Runtime.from_settings(platform.settings, clock=platform.clock)
-    try:
-        yield runtime
-    finally:
-        await runtime.aclose()
+pytestmark = pytest.mark.reviewed_by_tests
 
 
 async def test_estimate_then_funnel_cost_and_export(desk: Desk, runtime: Runtime) -> None:

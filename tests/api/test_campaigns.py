@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 
 from ovillo.channels.models import Channel
-from ovillo.core.clock import ControllableClock
 from ovillo.core.runtime import Runtime
-from ovillo.core.settings import Settings
-from ovillo.emulator.emulator import EmulatorConfig
 from ovillo.inbox.models import Message
-from ovillo.server import PlatformServer, serve_in_thread
+from ovillo.server import PlatformServer
 from tests.api.campaigning import (
     FINISHED,
     add_contacts,
@@ -27,36 +22,11 @@ from tests.api.campaigning import (
     approved_template,
     wait_for_campaign,
 )
-from tests.api.conversing import Desk, open_desk
+from tests.api.conversing import Desk
 from tests.api.test_events import LIVE_WITHIN, follow
 from tests.factories import connect_emulator_channel
 
-
-@pytest.fixture
-def platform(platform_settings: Settings) -> Iterator[PlatformServer]:
-    server = PlatformServer(
-        platform_settings,
-        clock=ControllableClock(),
-        emulator_config=EmulatorConfig(seed=7, auto_approve_templates=False),
-    )
-    with serve_in_thread(server) as running:
-        yield running
-
-
-@pytest.fixture
-async def desk(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> Desk:
-    return await open_desk(platform, http, emulator_http)
-
-
-@pytest.fixture
-async def runtime(platform: PlatformServer) -> AsyncIterator[Runtime]:
-    runtime = Runtime.from_settings(platform.settings, clock=platform.clock)
-    try:
-        yield runtime
-    finally:
-        await runtime.aclose()
+pytestmark = pytest.mark.reviewed_by_tests
 
 
 async def emulator_log(desk: Desk, number: dict[str, Any] | None = None) -> list[dict[str, Any]]:

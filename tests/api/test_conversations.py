@@ -8,21 +8,13 @@ import uuid
 from datetime import datetime, timedelta
 
 import httpx
-import pytest
 
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts.models import Team
 from ovillo.core.db import create_engine, create_sessionmaker
 from ovillo.server import PlatformServer
-from tests.api.conversing import Desk, open_desk
+from tests.api.conversing import Desk
 from tests.factories import auth, make_workspace
-
-
-@pytest.fixture
-async def desk(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> Desk:
-    return await open_desk(platform, http, emulator_http)
 
 
 async def _make_user(platform: PlatformServer, workspace_id: uuid.UUID, name: str) -> uuid.UUID:

@@ -11,15 +11,8 @@ import httpx
 import pytest
 
 from ovillo.server import PlatformServer
-from tests.api.conversing import Desk, open_desk
+from tests.api.conversing import Desk
 from tests.factories import auth, connect_emulator_channel, make_workspace
-
-
-@pytest.fixture
-async def desk(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> Desk:
-    return await open_desk(platform, http, emulator_http)
 
 
 def _text(desk: Desk, body: str, to: str = "15550030001") -> dict[str, Any]:

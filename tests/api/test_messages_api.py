@@ -12,7 +12,7 @@ import pytest
 from ovillo.cloudapi.errors import ERROR_SPECS
 from ovillo.core.clock import wait_for
 from ovillo.server import PlatformServer
-from tests.api.conversing import Desk, open_desk
+from tests.api.conversing import Desk
 from tests.factories import auth, make_workspace
 
 GRAPH = "/v23.0"
@@ -22,13 +22,6 @@ PNG = bytes.fromhex(
     "1f15c4890000000d49444154789c6300010000050001"
     "0d0a2db40000000049454e44ae426082"
 )
-
-
-@pytest.fixture
-async def desk(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> Desk:
-    return await open_desk(platform, http, emulator_http)
 
 
 async def _approved_template(desk: Desk, name: str) -> None:

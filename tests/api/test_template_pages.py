@@ -7,31 +7,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from ovillo.core.clock import ControllableClock, wait_for
-from ovillo.core.settings import Settings
-from ovillo.emulator.emulator import EmulatorConfig
-from ovillo.server import PlatformServer, serve_in_thread
+from ovillo.core.clock import wait_for
+from ovillo.server import PlatformServer
 from tests.api.conversing import Desk, open_desk
 from tests.api.test_templates import order_update, review
 from tests.api.test_web_pages import PASSWORD, csrf_of, signed_in
 from tests.factories import make_user
 
-
-@pytest.fixture
-def platform(platform_settings: Settings) -> Iterator[PlatformServer]:
-    """Meta's review is decided by the tests, never by the minute a slow run takes."""
-    server = PlatformServer(
-        platform_settings,
-        clock=ControllableClock(),
-        emulator_config=EmulatorConfig(seed=7, auto_approve_templates=False),
-    )
-    with serve_in_thread(server) as running:
-        yield running
+pytestmark = pytest.mark.reviewed_by_tests
 
 
 async def person(platform: PlatformServer, desk: Desk, role: str) -> str:

@@ -4,7 +4,7 @@ review, webhooks, sync, send outside the window, tracked links."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,14 +12,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from ovillo.core.clock import ControllableClock, wait_for
+from ovillo.core.clock import wait_for
 from ovillo.core.runtime import Runtime
-from ovillo.core.settings import Settings
-from ovillo.emulator.emulator import EmulatorConfig
-from ovillo.server import PlatformServer, serve_in_thread
+from ovillo.server import PlatformServer
 from ovillo.templates.models import PendingTemplateUpdate, Template
-from tests.api.conversing import Desk, open_desk
+from tests.api.conversing import Desk
 from tests.api.ingesting import Ingestion, envelope, post_signed
+
+pytestmark = pytest.mark.reviewed_by_tests
 
 GRAPH = "/v23.0"
 PNG = bytes.fromhex(
@@ -28,25 +28,6 @@ PNG = bytes.fromhex(
     "0d0a2db40000000049454e44ae426082"
 )
 BROWSER = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36"
-
-
-@pytest.fixture
-def platform(platform_settings: Settings) -> Iterator[PlatformServer]:
-    """Reviews are decided by the tests through the emulator's control API, not by time."""
-    server = PlatformServer(
-        platform_settings,
-        clock=ControllableClock(),
-        emulator_config=EmulatorConfig(seed=7, auto_approve_templates=False),
-    )
-    with serve_in_thread(server) as running:
-        yield running
-
-
-@pytest.fixture
-async def desk(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> Desk:
-    return await open_desk(platform, http, emulator_http)
 
 
 @pytest.fixture
