@@ -24,9 +24,14 @@ _TRIMMED: Final = string.whitespace + string.punctuation + "¡¿…“”«»"
 
 def fold(text: str) -> str:
     """``text`` without accents, case, surrounding punctuation or repeated spaces."""
+    bare = _without_marks(_without_marks(text).casefold())  # casefold may compose anew
+    # Words first (str.split knows every Unicode space, such as U+001F), then the edges.
+    return " ".join(bare.split()).strip(_TRIMMED)
+
+
+def _without_marks(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.casefold().strip(_TRIMMED).split())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def clean_opt_out_words(words: Iterable[str]) -> list[str]:
