@@ -510,7 +510,7 @@ async def _top_up(
     want = min(_MAX_BATCH, target - backlog)
     if want <= 0:
         return 0
-    tier = _tier(channel.messaging_limit_tier)
+    tier = limits.tier_or_none(channel.messaging_limit_tier)
     if tier is not None and tier.limit is not None:
         counted, frees_at = await outbox.limit_window_usage(
             session=session, waba_id=channel.waba_id, now=now
@@ -540,15 +540,6 @@ async def _top_up(
         session, campaign, channel_id=channel.id, template=template, rows=rows, now=now,
         public_url=public_url,
     )  # fmt: skip
-
-
-def _tier(value: str | None) -> limits.Tier | None:
-    if not value:
-        return None
-    try:
-        return limits.Tier.from_meta(value)
-    except limits.UnknownTier:
-        return None
 
 
 async def _stop_for(

@@ -534,14 +534,7 @@ async def _estimate(
         spec=audience.segment_filter(audience_filter),
         now=now,
     )
-    try:
-        tier = (
-            limits.Tier.from_meta(channel.messaging_limit_tier)
-            if channel.messaging_limit_tier
-            else None
-        )
-    except limits.UnknownTier:
-        tier = None
+    tier = limits.tier_or_none(channel.messaging_limit_tier)
     result = estimate_rules.estimate(
         recipients_by_country=counted.by_country,
         category=template.category,

@@ -569,10 +569,7 @@ def _limit_refusal(
 ) -> str | None:
     """Why a business-initiated send to ``recipient`` breaks the messaging limit, or None."""
     recipients, tier_name = _recipient_window(emulator, ledger, number, now)
-    try:
-        tier = limits.Tier.from_meta(tier_name)
-    except limits.UnknownTier:
-        tier = None
+    tier = limits.tier_or_none(tier_name)
     if tier is None:
         return None  # TIER_NOT_SET or a value Meta may add: nothing to enforce
     decision = recipients.check(tier=tier, recipient=recipient, now=now)

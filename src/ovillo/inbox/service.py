@@ -28,22 +28,16 @@ from typing import Any, Final, Literal
 import structlog
 from pydantic import ValidationError
 from sqlalchemy import (
-    ColumnElement,
     case,
-    column,
-    exists,
     func,
-    literal,
     or_,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.expression import type_coerce
 
 from ovillo.accounts.models import Team, User
 from ovillo.channels import service as channels_service
@@ -426,15 +420,6 @@ def _views_query(workspace_id: uuid.UUID) -> Any:
     )
 
 
-def _contact_has_tag(session: AsyncSession, tag: str) -> ColumnElement[bool]:
-    # JSON arrays are searched differently: JSONB containment on PostgreSQL, json_each on
-    # SQLite (the same test as contacts.service's list filter).
-    if session.get_bind().dialect.name == "postgresql":
-        return type_coerce(Contact.tags, JSONB).contains([tag])
-    elements = func.json_each(Contact.tags).table_valued("value").alias("tag")
-    return exists(select(literal(1)).select_from(elements).where(column("value") == tag))
-
-
 async def list_conversations(
     *,
     session: AsyncSession,
@@ -471,7 +456,7 @@ async def list_conversations(
     if team_id is not None:
         query = query.where(Conversation.team_id == team_id)
     if tag is not None and tag.strip():
-        query = query.where(_contact_has_tag(session, tag.strip()))
+        query = query.where(contacts_service.has_tag(session.get_bind().dialect.name, tag.strip()))
     if window is not None:
         # Open at `now` exactly when now < last_inbound_at + 24 h (rules.window).
         opened_after = now - window_rules.CUSTOMER_SERVICE_WINDOW

@@ -227,6 +227,17 @@ def previous_tier(tier: Tier, scope: LimitScope) -> Tier | None:
 # --- the rolling count --------------------------------------------------------------------
 
 
+def tier_or_none(value: str | int | None) -> Tier | None:
+    """The tier a stored limit names, or None when it is unset or a spelling Meta may add
+    that this code does not know yet: then there is nothing to enforce or predict."""
+    if value is None or value == "":
+        return None
+    try:
+        return Tier.from_meta(value)
+    except UnknownTier:
+        return None
+
+
 class RecipientSend(NamedTuple):
     """One message as the limit sees it. A plain ``(recipient, sent_at, outside_window)``
     tuple works as well.

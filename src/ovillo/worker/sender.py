@@ -391,14 +391,7 @@ class SendPipeline:
         self._phone_number_id = channel.phone_number_id
         client = channels_service.cloud_api_client(self.runtime, channel)
         pacer = Pacer(max(1, channel.throughput_mps))
-        try:
-            tier = (
-                limits.Tier.from_meta(channel.messaging_limit_tier)
-                if channel.messaging_limit_tier
-                else None
-            )
-        except limits.UnknownTier:
-            tier = None
+        tier = limits.tier_or_none(channel.messaging_limit_tier)
         concurrency = min(_MAX_IN_FLIGHT, max(_MIN_IN_FLIGHT, math.ceil(pacer.current_rate / 4)))
         slots = asyncio.Semaphore(concurrency)
         renew_every = self._settings.lease_seconds / 3

@@ -31,6 +31,7 @@ from ovillo.rules.limits import (
     quality_from_feedback,
     template_pause_decision,
     throughput_upgrade_eligible,
+    tier_or_none,
     unique_recipients_in_window,
     usage_needed_for_upgrade,
 )
@@ -582,3 +583,22 @@ def test_template_pause_decision(
 def test_template_pause_count_cannot_be_negative() -> None:
     with pytest.raises(ValueError, match="negative"):
         template_pause_decision(-1, NOW)
+
+
+@pytest.mark.parametrize(
+    ("stored", "tier"),
+    [
+        (None, None),
+        ("", None),
+        ("TIER_NOT_SET", None),
+        ("TIER_1K", Tier.TIER_1K),
+        ("tier_10k ", Tier.TIER_10K),
+        (2000, Tier.from_meta(2000)),
+        ("TIER_SOMETHING_NEW", None),  # a spelling Meta may add: nothing to enforce yet
+        (True, None),
+    ],
+)
+def test_a_stored_limit_reads_as_its_tier_or_none(
+    stored: str | int | None, tier: Tier | None
+) -> None:
+    assert tier_or_none(stored) is tier
