@@ -112,8 +112,9 @@ async def desk(
 
 
 @pytest.fixture
-async def runtime(platform: PlatformServer) -> AsyncIterator[Runtime]:
-    """The worker's runtime on the platform's database and clock, for tests that drive it."""
+async def platform_runtime(platform: PlatformServer) -> AsyncIterator[Runtime]:
+    """The worker's runtime on the platform's database and clock, for tests that drive it
+    (``runtime``, from the root conftest, is a bare SQLite one)."""
     runtime = Runtime.from_settings(platform.settings, clock=platform.clock)
     try:
         yield runtime

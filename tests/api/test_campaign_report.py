@@ -16,9 +16,9 @@ from tests.api.conversing import Desk
 pytestmark = pytest.mark.reviewed_by_tests
 
 
-async def test_estimate_then_funnel_cost_and_export(desk: Desk, runtime: Runtime) -> None:
+async def test_estimate_then_funnel_cost_and_export(desk: Desk, platform_runtime: Runtime) -> None:
     template = await approved_template(desk)
-    wa_ids = await add_contacts(runtime, desk.workspace_id, 12)
+    wa_ids = await add_contacts(platform_runtime, desk.workspace_id, 12)
     body = {
         "name": "Spring",
         "number_id": desk.number["id"],

@@ -41,11 +41,11 @@ async def emulator_log(desk: Desk, number: dict[str, Any] | None = None) -> list
 
 
 async def test_a_campaign_reaches_its_audience_once_and_reports_it(
-    desk: Desk, runtime: Runtime
+    desk: Desk, platform_runtime: Runtime
 ) -> None:
     template = await approved_template(desk)
-    wa_ids = await add_contacts(runtime, desk.workspace_id, 30)
-    await add_contacts(runtime, desk.workspace_id, 5, first=500, tag="other")
+    wa_ids = await add_contacts(platform_runtime, desk.workspace_id, 30)
+    await add_contacts(platform_runtime, desk.workspace_id, 5, first=500, tag="other")
     created = await desk.post(
         "/campaigns",
         {
@@ -82,7 +82,7 @@ async def test_a_campaign_reaches_its_audience_once_and_reports_it(
     assert Counter(r["state"] for r in recipients) == {"sent": 30}
     received = await emulator_log(desk)
     assert sorted(str(m["to"]) for m in received) == sorted(wa_ids)
-    async with runtime.sessionmaker() as session:
+    async with platform_runtime.sessionmaker() as session:
         messages = list(
             await session.scalars(select(Message).where(Message.workspace_id == desk.workspace_id))
         )
@@ -99,7 +99,7 @@ async def test_a_campaign_reaches_its_audience_once_and_reports_it(
 
 
 async def test_a_campaign_that_cannot_be_sent_is_refused_with_its_reasons(
-    desk: Desk, runtime: Runtime
+    desk: Desk, platform_runtime: Runtime
 ) -> None:
     template = await approved_template(desk)
     missing = await desk.post(
@@ -161,7 +161,7 @@ OFFER_IN_REVIEW = {
 
 
 async def test_two_thousand_recipients_through_faults_and_two_days_each_sent_once(
-    desk: Desk, runtime: Runtime, platform: PlatformServer
+    desk: Desk, platform_runtime: Runtime, platform: PlatformServer
 ) -> None:
     """Tier 1K: two 'days', the clocks moved past the first; 500s, 503s and lost answers
     injected; our pace set above the emulator's cap so it answers 130429 too. Every
@@ -171,12 +171,12 @@ async def test_two_thousand_recipients_through_faults_and_two_days_each_sent_onc
     )
     desk.number = number  # the template is made on this number's account
     template = await approved_template(desk)
-    async with runtime.sessionmaker() as session:
+    async with platform_runtime.sessionmaker() as session:
         await session.execute(
             update(Channel).where(Channel.id == uuid.UUID(number["id"])).values(throughput_mps=100)
         )
         await session.commit()
-    wa_ids = await add_contacts(runtime, desk.workspace_id, 2000)
+    wa_ids = await add_contacts(platform_runtime, desk.workspace_id, 2000)
     for kind in ("api_500", "api_503", "api_lost_answer"):
         response = await desk.emulator_http.post(
             "/_emulator/faults",
@@ -208,7 +208,7 @@ async def test_two_thousand_recipients_through_faults_and_two_days_each_sent_onc
                     c["waiting_reason"] == "messaging_limit"
                     and c["counts"]["queued"] == 0
                     # Not the wait the last move of the clock has just ended.
-                    and datetime.fromisoformat(c["waiting_until"]) > runtime.clock.now()
+                    and datetime.fromisoformat(c["waiting_until"]) > platform_runtime.clock.now()
                 )
             ),
             within=180,
@@ -218,7 +218,7 @@ async def test_two_thousand_recipients_through_faults_and_two_days_each_sent_onc
             break
         # The day's 1,000 are out: the rest waits for the moving 24 hours to free slots.
         assert state["counts"]["sent"] + state["counts"]["failed"] <= 1000 * (days + 1)
-        waited = datetime.fromisoformat(state["waiting_until"]) - runtime.clock.now()
+        waited = datetime.fromisoformat(state["waiting_until"]) - platform_runtime.clock.now()
         response = await desk.emulator_http.post(
             "/_emulator/clock/advance", json={"seconds": waited.total_seconds() + 60}
         )
@@ -240,7 +240,7 @@ async def test_two_thousand_recipients_through_faults_and_two_days_each_sent_onc
 
 
 async def test_pause_resume_and_cancel_leave_unsent_recipients_skipped(
-    desk: Desk, runtime: Runtime
+    desk: Desk, platform_runtime: Runtime
 ) -> None:
     """At 5 mps the number's outbox holds a few seconds of the campaign; cancelling skips
     the pending recipients and withdraws queued messages no pipeline has claimed."""
@@ -249,12 +249,12 @@ async def test_pause_resume_and_cancel_leave_unsent_recipients_skipped(
     )
     desk.number = number
     template = await approved_template(desk)
-    async with runtime.sessionmaker() as session:
+    async with platform_runtime.sessionmaker() as session:
         await session.execute(
             update(Channel).where(Channel.id == uuid.UUID(number["id"])).values(throughput_mps=5)
         )
         await session.commit()
-    wa_ids = await add_contacts(runtime, desk.workspace_id, 200)
+    wa_ids = await add_contacts(platform_runtime, desk.workspace_id, 200)
     created = await desk.post(
         "/campaigns",
         {
@@ -297,12 +297,12 @@ async def test_pause_resume_and_cancel_leave_unsent_recipients_skipped(
 
 
 async def test_a_scheduled_campaign_starts_when_the_clock_reaches_its_time(
-    desk: Desk, runtime: Runtime
+    desk: Desk, platform_runtime: Runtime
 ) -> None:
     template = await approved_template(desk)
-    await add_contacts(runtime, desk.workspace_id, 5)
+    await add_contacts(platform_runtime, desk.workspace_id, 5)
     # Without a zone the time is the workspace's (UTC here): two hours ahead.
-    starts_at = (runtime.clock.now() + timedelta(hours=2)).replace(tzinfo=None)
+    starts_at = (platform_runtime.clock.now() + timedelta(hours=2)).replace(tzinfo=None)
     created = await desk.post(
         "/campaigns",
         {
