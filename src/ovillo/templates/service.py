@@ -297,8 +297,15 @@ class TemplateDraft:
     header_media_id: str | None = None
 
 
-def _violation(field_path: str, code: str, message: str) -> dict[str, Any]:
-    return {"field": field_path, "code": code, "message": message}
+def _violation(
+    field_path: str, code: str, message: str, params: Mapping[str, object] | None = None
+) -> dict[str, Any]:
+    """One problem, as the API answers it; ``params`` are the values a page's translated
+    message names (``templates.violations``)."""
+    found: dict[str, Any] = {"field": field_path, "code": code, "message": message}
+    if params:
+        found["params"] = dict(params)
+    return found
 
 
 def meta_request(
@@ -1271,6 +1278,7 @@ def _build_components(
                     f"template.variables.{key}", "contact_field_missing",
                     f"The contact has no {', '.join(missing)} and the reference has no "
                     "fallback; write it as {{contact.field|fallback}}.",
+                    {"fields": ", ".join(missing)},
                 )
             )  # fmt: skip
             continue

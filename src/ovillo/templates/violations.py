@@ -4,7 +4,8 @@
 gives each violation a stable code and the values its message interpolates (``params``).
 This module is the one place that says each code again through gettext, with named
 placeholders filled from those ``params``; a unit test checks that every code has an entry.
-A code not listed here (a domain's own, such as ``tracked_url_invalid``) keeps its message.
+The templates domain's own checks (``tracked_url_invalid``...) are said here too; a code
+not listed keeps its English message.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Final
 from ovillo.rules.templates import SendProblemCode, ViolationCode
 from ovillo.web.i18n import Translator
 
-__all__ = ["MESSAGES", "SEND_MESSAGES", "violation_message"]
+__all__ = ["DOMAIN_MESSAGES", "MESSAGES", "SEND_MESSAGES", "violation_message"]
 
 
 def N_(message: str) -> str:
@@ -174,12 +175,34 @@ SEND_MESSAGES: Final[Mapping[str, str]] = {
     ),
 }
 
+# The templates domain's own checks (tracking options, send values), beside Meta's rules.
+# ``variable_missing`` is left out on purpose: its English message names the value wanted
+# (a header's media, a button's suffix), which a page shows above the form.
+DOMAIN_MESSAGES: Final[Mapping[str, str]] = {
+    "track_not_url": N_("Only a URL button with its address can be tracked."),
+    "tracked_url_invalid": N_(
+        "Give the full, final http(s) address, with no variables: the short link carries the code."
+    ),
+    "tracking_unavailable": N_(
+        "Tracked links need this server's public address (OVILLO_SERVER__PUBLIC_URL); or "
+        "leave the link untracked."
+    ),
+    "header_media_invalid": N_("Give the header's media as an uploaded media id or a link."),
+    "template_unknown": N_("Variables by name need a template known here."),
+    "variables_invalid": N_("The variables must be given by name."),
+    "variable_invalid": N_("Give this variable a text value."),
+    "contact_field_missing": N_(
+        "The contact has no %(fields)s and no fallback is given; write it as "
+        "{{contact.field|fallback}}."
+    ),
+}
+
 
 def violation_message(t: Translator, violation: Mapping[str, Any]) -> str:
     """The message of ``violation`` (a dict with ``code``, ``message``, ``params``) in
     ``t``'s language; its English ``message`` when the code has no entry here."""
     code = str(violation.get("code") or "")
-    message = MESSAGES.get(code) or SEND_MESSAGES.get(code)
+    message = MESSAGES.get(code) or SEND_MESSAGES.get(code) or DOMAIN_MESSAGES.get(code)
     if message is None:
         return str(violation.get("message") or "")
     params = violation.get("params") or {}

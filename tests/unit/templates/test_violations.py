@@ -10,7 +10,12 @@ import pytest
 
 from ovillo.rules import templates as template_rules
 from ovillo.rules.templates import SendProblemCode, ViolationCode
-from ovillo.templates.violations import MESSAGES, SEND_MESSAGES, violation_message
+from ovillo.templates.violations import (
+    DOMAIN_MESSAGES,
+    MESSAGES,
+    SEND_MESSAGES,
+    violation_message,
+)
 from ovillo.web.i18n import LOCALES, Translator, translations
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -70,7 +75,7 @@ def test_every_construction_site_gives_the_values_its_message_names() -> None:
 @pytest.mark.parametrize("locale", [locale for locale in LOCALES if locale != "en"])
 def test_every_message_is_translated_with_the_same_placeholders(locale: str) -> None:
     catalog = translations(locale)
-    for message in [*MESSAGES.values(), *SEND_MESSAGES.values()]:
+    for message in [*MESSAGES.values(), *SEND_MESSAGES.values(), *DOMAIN_MESSAGES.values()]:
         translated = catalog.gettext(message)
         assert translated != message, f"untranslated: {message}"
         assert sorted(_PLACEHOLDER.findall(translated)) == sorted(_PLACEHOLDER.findall(message))
@@ -95,6 +100,19 @@ def test_real_violations_read_in_english_and_spanish() -> None:
     assert spanish != violation_message(Translator(locale="en"), shown)
 
 
-def test_a_code_of_its_own_keeps_its_message() -> None:
-    shown = {"code": "tracked_url_invalid", "message": "The url is odd."}
+def test_a_code_nobody_translated_keeps_its_message() -> None:
+    shown = {"code": "something_new", "message": "The url is odd."}
     assert violation_message(Translator(locale="es"), shown) == "The url is odd."
+
+
+def test_the_domains_own_checks_read_in_spanish_with_their_values() -> None:
+    shown = {
+        "code": "contact_field_missing",
+        "message": "The contact has no first_name ...",
+        "params": {"fields": "first_name"},
+    }
+    spanish = violation_message(Translator(locale="es"), shown)
+    assert "first_name" in spanish
+    assert spanish != violation_message(Translator(locale="en"), shown)
+    url = {"code": "tracked_url_invalid", "message": "The url must be a full http(s) URL."}
+    assert violation_message(Translator(locale="es"), url) != url["message"]
