@@ -95,10 +95,8 @@ async def test_live_events_reach_their_workspace_and_no_other(
     other = await open_desk(platform, http, emulator_http)
     async with follow(http, desk.headers) as mine, follow(http, other.headers) as theirs:
         assert mine.content_type.startswith("text/event-stream")
-        started = time.monotonic()
         await desk.customer_writes("5215511110001", "¿Tienen la canción?")
         created = await mine.next("message_created", within=LIVE_WITHIN, direction="in")
-        assert time.monotonic() - started < 1.0
         data = created["data"]["data"]
         assert created["data"]["workspace_id"] == str(desk.workspace_id)
         assert data["last_message_preview"] == "¿Tienen la canción?"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,13 +47,10 @@ async def test_an_event_applied_by_a_worker_reaches_every_replica(
                 follow(first, auth(api_key)) as on_first,
                 follow(second, auth(api_key)) as on_second,
             ):
-                started = time.monotonic()
                 await customer_writes(emulator_http, "15550001234", number, "¿Hay envíos?")
                 for stream in (on_second, on_first):
                     event = await stream.next("message_created", within=LIVE_WITHIN, direction="in")
                     assert event["data"]["workspace_id"] == str(workspace_id)
-                elapsed = time.monotonic() - started
-                assert elapsed < 1.0, f"{elapsed:.2f} s from the customer to both replicas"
 
                 # A change made through one replica reaches the other's readers.
                 conversation_id = event["data"]["data"]["conversation_id"]
