@@ -32,6 +32,7 @@ from ovillo.core.deps import ClockDep, SessionDep
 from ovillo.core.errors import OvilloError
 from ovillo.inbox import presence
 from ovillo.web import csrf
+from ovillo.web.forms import form_id
 from ovillo.web.i18n import LOCALES, Translator
 from ovillo.web.pages import (
     AdminDep,
@@ -352,13 +353,6 @@ def team_error(error: OvilloError, t: Translator) -> str:
     return messages.get(error.code, error.detail or error.title)
 
 
-def _form_id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError:
-        return None
-
-
 @router.get("/settings/teams")
 async def teams_page(viewer: ViewerDep, session: SessionDep, clock: ClockDep) -> HTMLResponse:
     """Every teammate may see the teams; owners and admins change them."""
@@ -422,7 +416,7 @@ async def add_team_member(
     clock: ClockDep,
     user_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    target = _form_id(user_id)
+    target = form_id(user_id)
     if target is None:
         error = viewer.t.gettext("Choose an active teammate.")
         return await _teams_page(viewer, session, clock, error, status_code=422)
@@ -467,8 +461,8 @@ async def set_round_robin(
 ) -> Response:
     """A number's new conversations go round robin to a team's online agents, or not
     (``team_id`` empty)."""
-    channel = _form_id(channel_id)
-    team = _form_id(team_id)
+    channel = form_id(channel_id)
+    team = form_id(team_id)
     if channel is None or (team_id and team is None):
         error = viewer.t.gettext("Choose a number and a team.")
         return await _teams_page(viewer, session, clock, error, status_code=422)

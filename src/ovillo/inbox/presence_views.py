@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ovillo.core.deps import ClockDep, SessionDep
 from ovillo.inbox import presence
 from ovillo.inbox import service as inbox_service
+from ovillo.web.forms import form_id
 from ovillo.web.pages import Viewer, ViewerDep, render
 
 # Included in the inbox pages' router (``inbox.views``), which checks every form's CSRF token.
@@ -67,9 +68,8 @@ async def report(
     """A page's heartbeat: on a conversation (its presence line comes back) or on a list
     (204); ``leave=1`` when the page goes away."""
     me = viewer.me
-    try:
-        on = uuid.UUID(conversation_id) if conversation_id else None
-    except ValueError:
+    on = form_id(conversation_id)
+    if conversation_id and on is None:
         return Response(status_code=422)
     if leave:
         await presence.leave(

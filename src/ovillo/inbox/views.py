@@ -50,6 +50,7 @@ from ovillo.templates import variables as template_values
 from ovillo.templates.models import Template
 from ovillo.templates.violations import violation_message
 from ovillo.web import csrf
+from ovillo.web.forms import form_id
 from ovillo.web.i18n import Translator
 from ovillo.web.pages import AdminDep, Viewer, ViewerDep, redirect, render
 
@@ -587,7 +588,7 @@ async def conversation_page(
         conversation_id,
         view,
         chosen_template=template,
-        draft=Draft(reply_to=_uuid_or_none(reply_to)),
+        draft=Draft(reply_to=form_id(reply_to)),
     )
 
 
@@ -634,7 +635,7 @@ async def send_text(
     draft as it was typed (the text and the quoted message; a browser cannot refill a file).
     """
     t, now = viewer.t, clock.now()
-    draft = Draft(body=body, reply_to=_uuid_or_none(reply_to))
+    draft = Draft(body=body, reply_to=form_id(reply_to))
     attached = file is not None and bool(file.filename)
     try:
         if attached:
@@ -711,9 +712,8 @@ async def assign(
     user_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Take (``user_id`` = me), assign to a teammate, or unassign (empty)."""
-    try:
-        target = uuid.UUID(user_id) if user_id else None
-    except ValueError:
+    target = form_id(user_id)
+    if user_id and target is None:
         return _back(viewer, conversation_id, viewer.t.gettext("Choose a teammate."))
     return await _done(
         viewer,
@@ -738,9 +738,8 @@ async def assign_team(
     team_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Put the conversation in a team (``team_id``) or in none (empty); the assignee stays."""
-    try:
-        team = uuid.UUID(team_id) if team_id else None
-    except ValueError:
+    team = form_id(team_id)
+    if team_id and team is None:
         return _back(viewer, conversation_id, viewer.t.gettext("Choose a team."))
     return await _done(
         viewer,
@@ -895,13 +894,6 @@ class Draft:
     body: str = ""
     reply_to: uuid.UUID | None = None
     error: str | None = None
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value.strip() else None
-    except ValueError:
-        return None
 
 
 def emoji_choices(t: Translator) -> list[tuple[str, str]]:

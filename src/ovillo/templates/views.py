@@ -44,6 +44,7 @@ from ovillo.templates.errors import (
 )
 from ovillo.templates.models import Template
 from ovillo.web import csrf
+from ovillo.web.forms import form_id
 from ovillo.web.i18n import Translator
 from ovillo.web.pages import AdminDep, Viewer, ViewerDep, redirect, render
 
@@ -142,10 +143,7 @@ async def _channel(
         session=session, workspace_id=viewer.me.workspace_id
     )
     if number_id:
-        try:
-            wanted = uuid.UUID(number_id)
-        except ValueError:
-            wanted = None
+        wanted = form_id(number_id)
         chosen = next((c for c in channels if c.id == wanted), None)
         if chosen is None:
             # Another workspace's number, or none at all: the same answer.
