@@ -35,3 +35,22 @@ def crash_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         yield url
     finally:
         drop_postgres_database(POSTGRES_URL, url)
+
+
+def worker_settings(database_url: str) -> dict[str, str]:
+    """The worker's settings for a crash run: short enough that the test ends in time.
+
+    Leases of 3 s: a dead worker's numbers are free 3 s later. The reconcile grace (claimed
+    messages that never left go back to the queue that long after their claim, once the
+    number's webhooks of that time are applied and none named them) must outlast Meta's
+    delay: on SQLite the receiver may answer a webhook 500 after waiting 20 s for the lock,
+    and the emulator retries 15 s later, so 45 s. PostgreSQL takes a webhook into the
+    durable log without waiting on a writer's lock; 25 s outlasts one retry. Too short,
+    and a send whose answer was lost would leave again: the tests catch that as a message
+    sent twice.
+    """
+    grace = "45" if database_url.startswith("sqlite") else "25"
+    return {
+        "OVILLO_WORKER__LEASE_SECONDS": "3",
+        "OVILLO_WORKER__RECONCILE_AFTER_SECONDS": grace,
+    }

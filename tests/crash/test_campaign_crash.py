@@ -10,15 +10,18 @@ claimed and their messages written, or not yet committed), of the send pipeline'
 Then, against the emulator's log: every recipient's template reached it exactly once (none
 twice, none missing), and the campaign completed with every recipient ``sent``.
 
-The brief's 20,000 recipients take ~13 minutes on this shared 2-core machine (the pipeline
-with its status webhooks reaches ~25 mps here, bench/campaign.py); ``RECIPIENTS`` keeps the
-run within a few minutes and the kills many: the claim that matters is per transaction,
-not per volume. Leases of 3 s and a reconcile grace of 45 s, as test_crash.py explains.
+The issue's 20,000 recipients take many minutes on this shared 2-core machine, too long
+for every `make test`; ``RECIPIENTS`` (2,000 by default) keeps the run within a few minutes
+and the kills many: the claim that matters is per transaction, not per volume. The full
+size runs with ``OVILLO_CHAOS_RECIPIENTS=20000 .venv/bin/pytest tests/crash/test_campaign_crash.py``
+(the kills then go on through the whole send). Leases and the reconcile grace as
+``worker_settings`` in conftest.py explains.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections import Counter
@@ -31,20 +34,19 @@ import structlog
 from ovillo.core.db import create_engine
 from ovillo.core.settings import DatabaseSettings
 from tests.campaign_scene import campaign_state, launch, set_up_campaign
+from tests.crash.conftest import worker_settings
 from tests.deployment import Deployment, emulator_messages, emulator_stats
 
 pytestmark = pytest.mark.slow
 
 log = structlog.get_logger(__name__)
 
-RECIPIENTS = 2_000
+RECIPIENTS = int(os.environ.get("OVILLO_CHAOS_RECIPIENTS", "2000"))
 MPS = 1000
-KILLS = 8
-SETTINGS = {
-    "OVILLO_WORKER__LEASE_SECONDS": "3",
-    "OVILLO_WORKER__RECONCILE_AFTER_SECONDS": "45",
-}
-FINISHED_WITHIN = 600
+# Eight kills, every 2-4 s, cover a 2,000-recipient send; a bigger one is killed as long
+# as it sends.
+KILLS = max(8, RECIPIENTS // 250)
+FINISHED_WITHIN = max(600, RECIPIENTS // 10)
 
 
 async def test_killed_workers_send_each_campaign_recipient_once(
@@ -53,8 +55,9 @@ async def test_killed_workers_send_each_campaign_recipient_once(
     started = time.monotonic()
     engine = create_engine(DatabaseSettings(url=crash_database_url))
     try:
+        settings = worker_settings(crash_database_url)
         async with (
-            Deployment(directory=tmp_path, database_url=crash_database_url, settings=SETTINGS)
+            Deployment(directory=tmp_path, database_url=crash_database_url, settings=settings)
             as deployment,
             httpx.AsyncClient(base_url=deployment.url, timeout=30) as http,
             httpx.AsyncClient(base_url=deployment.emulator_url, timeout=30) as emulator_http,

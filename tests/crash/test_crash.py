@@ -16,13 +16,9 @@ Then, checked against what the emulator saw:
   message is stored once, none missing.
 
 SIGKILL is the worst a worker can do: claims left ``sending``, answers lost between the
-emulator's 200 and our commit, leases held by a dead process. Two settings are short so
-the test ends in time: leases of 3 s (a dead worker's numbers are free 3 s later) and a
-reconcile grace of 45 s (claimed messages that never left go back to the queue 45 s after
-their claim, once the number's webhooks of that time are applied and none named them).
-The grace must outlast Meta's delay: on SQLite the receiver may answer a webhook 500 after
-waiting 20 s for the lock, and the emulator retries 15 s later. Too short, and a send whose
-answer was lost would leave again: the test catches that as a message sent twice.
+emulator's 200 and our commit, leases held by a dead process. Leases and the reconcile
+grace are short so the test ends in time (``worker_settings`` in conftest.py says why
+each is as long as it is).
 """
 
 from __future__ import annotations
@@ -45,6 +41,7 @@ from ovillo.channels.models import WebhookEvent, WebhookEventState
 from ovillo.core.db import create_engine
 from ovillo.core.settings import DatabaseSettings
 from ovillo.inbox.models import Direction, Message, MessageStatus
+from tests.crash.conftest import worker_settings
 from tests.deployment import (
     Deployment,
     Number,
@@ -78,10 +75,6 @@ KILLS = 5
 # the other suites (and PostgreSQL), which has taken several times that. A deadline only
 # bounds how long a real hang takes to fail.
 LEFT_WITHIN = 300
-SETTINGS = {
-    "OVILLO_WORKER__LEASE_SECONDS": "3",
-    "OVILLO_WORKER__RECONCILE_AFTER_SECONDS": "45",
-}
 # Where the platform's statuses may stop: the send left and Meta took it.
 LEFT = frozenset(
     {MessageStatus.ACCEPTED, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ}
@@ -164,8 +157,9 @@ async def test_killed_workers_send_each_message_once_and_apply_each_webhook_once
     engine = create_engine(DatabaseSettings(url=crash_database_url))
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     try:
+        settings = worker_settings(crash_database_url)
         async with (
-            Deployment(directory=tmp_path, database_url=crash_database_url, settings=SETTINGS)
+            Deployment(directory=tmp_path, database_url=crash_database_url, settings=settings)
             as deployment,
             httpx.AsyncClient(base_url=deployment.url, timeout=30) as http,
             httpx.AsyncClient(base_url=deployment.emulator_url, timeout=30) as emulator_http,
