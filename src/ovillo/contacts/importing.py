@@ -67,7 +67,7 @@ from ovillo.worker.leases import acquire_lease_token, lease_is_held, release_lea
 
 log = structlog.get_logger(__name__)
 
-BATCH_ROWS: Final = 2_000
+BATCH_ROWS: Final = 5_000
 PREVIEW_ROWS: Final = 5
 MAX_NAME_LENGTH: Final = 200  # contact.name
 MAX_VALUE_LENGTH: Final = 1_000

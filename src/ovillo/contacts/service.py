@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,12 +23,17 @@ from typing import Any, Final
 import structlog
 from sqlalchemy import (
     ColumnElement,
+    String,
+    TextClause,
+    TextualSelect,
+    bindparam,
     column,
     exists,
     func,
     literal,
     or_,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -45,6 +51,7 @@ from ovillo.contacts.errors import (
 from ovillo.contacts.models import Contact
 from ovillo.core import events, ids
 from ovillo.core.db import insert_for
+from ovillo.core.types import UTCDateTime, UUIDKey
 from ovillo.rules import phone
 
 log = structlog.get_logger(__name__)
@@ -843,9 +850,11 @@ async def do_merge_imported(
 
     One contact per number: rows naming the same ``wa_id`` (in the batch, or a contact the
     workspace already has) are merged (``merge_imported``), so ``created + updated ==
-    len(contacts)``. Costs one lookup, one bulk ``UPDATE`` and one ``INSERT ... ON CONFLICT
-    DO NOTHING`` per 500 numbers; a number inserted by someone else meanwhile is merged into
-    theirs. Does not commit.
+    len(contacts)``. Three statements whatever the batch's size: one lookup of the numbers
+    the workspace has, one ``INSERT ... ON CONFLICT DO NOTHING`` of the others and one
+    ``UPDATE`` of the merged ones, the rows travelling as one JSON document (a statement of
+    thousands of parameters costs more to build than to run). A number inserted by someone
+    else between the lookup and the insert is merged into theirs. Does not commit.
     """
     merged: dict[str, ImportedContact] = {}
     for contact in contacts:
@@ -859,92 +868,153 @@ async def do_merge_imported(
             )
             contact = replace(contact, name=name, attributes=attributes, tags=tuple(tags))
         merged[contact.wa_id] = contact
-    created = 0
-    wa_ids = list(merged)
-    for start in range(0, len(wa_ids), _INSERT_CHUNK):
-        chunk = [merged[wa_id] for wa_id in wa_ids[start : start + _INSERT_CHUNK]]
-        inserted = await _insert_imported(session, workspace_id, chunk, now)
-        created += len(inserted)
-        await _update_imported(
-            session, workspace_id, [c for c in chunk if c.wa_id not in inserted], now
+    if not merged:
+        return 0, len(contacts)
+    sql = _ImportSQL.for_session(session)
+    known = await _known_contacts(session, workspace_id, list(merged))
+    fresh = [contact for wa_id, contact in merged.items() if wa_id not in known]
+    inserted: set[str] = set()
+    if fresh:
+        rows = [sql.new_row(ids.new_id(now), contact) for contact in fresh]
+        inserted = set(
+            await session.scalars(
+                sql.insert, {"rows": json.dumps(rows), "workspace_id": workspace_id, "now": now}
+            )
         )
+    # Numbers someone else inserted meanwhile (PostgreSQL; SQLite's writer is this one).
+    raced = [contact.wa_id for contact in fresh if contact.wa_id not in inserted]
+    if raced:
+        known.update(await _known_contacts(session, workspace_id, raced))
+        if any(wa_id not in known for wa_id in raced):
+            # Deleted between our insert and this lookup: the caller's batch is retried.
+            raise LookupError("an imported contact was neither inserted nor found")
+    changes = [
+        sql.changed_row(contact_id, *merge_imported(
+            name=name, attributes=attributes or {}, tags=tags or [], incoming=merged[wa_id]
+        ))
+        for wa_id, (contact_id, name, attributes, tags) in known.items()
+    ]  # fmt: skip
+    if changes:
+        await session.execute(sql.update, {"rows": json.dumps(changes), "now": now})
+    created = len(inserted)
     return created, len(contacts) - created
 
 
-async def _insert_imported(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    contacts: Sequence[ImportedContact],
-    now: datetime,
-) -> set[str]:
-    """Insert the numbers no contact has; the ``wa_id``s inserted."""
-    known = set(
-        await session.scalars(
-            select(Contact.wa_id).where(
-                Contact.workspace_id == workspace_id,
-                Contact.wa_id.in_([contact.wa_id for contact in contacts]),
-            )
+async def _known_contacts(
+    session: AsyncSession, workspace_id: uuid.UUID, wa_ids: Sequence[str]
+) -> dict[str, tuple[uuid.UUID, str | None, dict[str, Any] | None, list[str] | None]]:
+    """The workspace's contacts among ``wa_ids``: id, name, attributes, tags by number."""
+    found = await session.execute(
+        select(Contact.wa_id, Contact.id, Contact.name, Contact.attributes, Contact.tags).where(
+            Contact.workspace_id == workspace_id, Contact.wa_id.in_(wa_ids)
         )
     )
-    rows = [
-        {
-            "id": ids.new_id(now),
-            "workspace_id": workspace_id,
-            "wa_id": contact.wa_id,
-            "phone_e164": contact.e164,
-            "country": contact.country,
-            "name": contact.name,
-            "attributes": dict(contact.attributes),
-            "tags": clean_tags(contact.tags),
-            "opt_outs": {},
-            "created_at": now,
-            "updated_at": now,
-        }
-        for contact in contacts
-        if contact.wa_id not in known
-    ]
-    if not rows:
-        return set()
-    # One statement with the rows as parameters (executemany, batched by SQLAlchemy's
-    # "insertmanyvalues"): compiled once and cached, where ``.values(rows)`` would compile
-    # a statement of 5,000 parameters per chunk, most of an import's time.
-    statement = (
-        insert_for(session)(Contact.__table__)
-        .on_conflict_do_nothing()
-        .returning(Contact.__table__.c.wa_id)
-    )
-    return set(await session.scalars(statement, rows))
+    return {
+        wa_id: (contact_id, name, attributes, tags)
+        for wa_id, contact_id, name, attributes, tags in found
+        if wa_id is not None
+    }
 
 
-async def _update_imported(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    contacts: Sequence[ImportedContact],
-    now: datetime,
-) -> None:
-    if not contacts:
-        return
-    by_wa_id = {contact.wa_id: contact for contact in contacts}
-    current = await session.execute(
-        select(Contact.id, Contact.wa_id, Contact.name, Contact.attributes, Contact.tags).where(
-            Contact.workspace_id == workspace_id, Contact.wa_id.in_(list(by_wa_id))
-        )
+_CONTACT_COLUMNS: Final = (
+    "id, workspace_id, wa_id, phone_e164, country, name, attributes, tags, opt_outs, "
+    "created_at, updated_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _ImportSQL:
+    """An import batch's insert and update, per dialect: the rows come as one JSON array
+    (``:rows``), read by ``json_each`` on SQLite and ``jsonb_to_recordset`` on PostgreSQL.
+
+    Values are written as SQLAlchemy writes them: on SQLite, ids as 32 hex digits and JSON
+    columns as ``json.dumps`` text (so the rows carry them already serialised); on
+    PostgreSQL, ids as ``uuid`` and JSON columns as ``jsonb``."""
+
+    insert: TextualSelect
+    update: TextClause
+    sqlite: bool
+
+    @classmethod
+    def for_session(cls, session: AsyncSession) -> _ImportSQL:
+        return _SQLITE_IMPORT if session.get_bind().dialect.name == "sqlite" else _POSTGRES_IMPORT
+
+    def new_row(self, contact_id: uuid.UUID, contact: ImportedContact) -> Any:
+        attributes, tags = dict(contact.attributes), clean_tags(contact.tags)
+        if self.sqlite:
+            return [
+                contact_id.hex, contact.wa_id, contact.e164, contact.country, contact.name,
+                json.dumps(attributes), json.dumps(tags),
+            ]  # fmt: skip
+        return {
+            "id": str(contact_id), "wa_id": contact.wa_id, "phone_e164": contact.e164,
+            "country": contact.country, "name": contact.name, "attributes": attributes,
+            "tags": tags,
+        }  # fmt: skip
+
+    def changed_row(
+        self,
+        contact_id: uuid.UUID,
+        name: str | None,
+        attributes: dict[str, Any],
+        tags: list[str],
+    ) -> Any:
+        if self.sqlite:
+            return [contact_id.hex, name, json.dumps(attributes), json.dumps(tags)]
+        return {"id": str(contact_id), "name": name, "attributes": attributes, "tags": tags}
+
+
+def _import_sql(*, sqlite: bool, insert: str, update: str) -> _ImportSQL:
+    params = (
+        bindparam("rows", type_=String()),
+        bindparam("workspace_id", type_=UUIDKey),
+        bindparam("now", type_=UTCDateTime()),
     )
-    changes: list[dict[str, Any]] = []
-    for contact_id, wa_id, name, attributes, tags in current:
-        new_name, new_attributes, new_tags = merge_imported(
-            name=name, attributes=attributes or {}, tags=tags or [], incoming=by_wa_id[wa_id]
+    return _ImportSQL(
+        insert=text(insert).bindparams(*params).columns(column("wa_id", String())),
+        update=text(update).bindparams(params[0], params[2]),
+        sqlite=sqlite,
+    )
+
+
+_SQLITE_IMPORT: Final = _import_sql(
+    sqlite=True,
+    # ``WHERE true``: SQLite reads an ``ON`` after ``FROM`` as a join's unless told.
+    insert=f"""
+        INSERT INTO contact ({_CONTACT_COLUMNS})
+        SELECT json_extract(r.value, '$[0]'), :workspace_id, json_extract(r.value, '$[1]'),
+               json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'),
+               json_extract(r.value, '$[4]'), json_extract(r.value, '$[5]'),
+               json_extract(r.value, '$[6]'), '{{}}', :now, :now
+        FROM json_each(:rows) AS r WHERE true
+        ON CONFLICT DO NOTHING RETURNING wa_id
+    """,
+    update="""
+        UPDATE contact
+        SET name = json_extract(r.value, '$[1]'), attributes = json_extract(r.value, '$[2]'),
+            tags = json_extract(r.value, '$[3]'), updated_at = :now
+        FROM json_each(:rows) AS r
+        WHERE contact.id = json_extract(r.value, '$[0]')
+    """,
+)
+_POSTGRES_IMPORT: Final = _import_sql(
+    sqlite=False,
+    insert=f"""
+        INSERT INTO contact ({_CONTACT_COLUMNS})
+        SELECT r.id, :workspace_id, r.wa_id, r.phone_e164, r.country, r.name, r.attributes,
+               r.tags, '{{}}'::jsonb, :now, :now
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+            id uuid, wa_id text, phone_e164 text, country text, name text, attributes jsonb,
+            tags jsonb
         )
-        changes.append(
-            {
-                "id": contact_id,
-                "name": new_name,
-                "attributes": new_attributes,
-                "tags": new_tags,
-                "updated_at": now,
-            }
+        ON CONFLICT DO NOTHING RETURNING wa_id
+    """,
+    update="""
+        UPDATE contact AS c
+        SET name = r.name, attributes = r.attributes, tags = r.tags, updated_at = :now
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+            id uuid, name text, attributes jsonb, tags jsonb
         )
-    if len(changes) != len(by_wa_id):
-        # Deleted between our insert and this lookup: the caller's batch is retried.
-        raise LookupError("an imported contact was neither inserted nor found")
-    await session.execute(update(Contact), changes)
+        WHERE c.id = r.id
+    """,
+)
