@@ -24,6 +24,7 @@ from ovillo.campaigns.schemas import (
 )
 from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
+from ovillo.core.paging import Cursor
 
 router = APIRouter(tags=["campaigns"])
 
@@ -113,7 +114,7 @@ async def list_campaigns(
     counts = await service.campaign_counts(
         session=session, campaign_ids=[campaign.id for campaign in campaigns]
     )
-    return CampaignList(data=[CampaignOut.of(c, counts[c.id]) for c in campaigns])
+    return CampaignList(data=[CampaignOut.of(c, counts[c.id]) for c in campaigns], next_cursor=None)
 
 
 @router.get(
@@ -206,7 +207,7 @@ async def list_recipients(
     context: ApiContext,
     session: SessionDep,
     state: str | None = None,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RecipientPage:
     """`state` filters (pending, queued, sent, failed, skipped; comma-separated); pass

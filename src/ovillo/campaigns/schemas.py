@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ovillo.campaigns.estimate import Estimate
 from ovillo.campaigns.models import Campaign, CampaignRecipient
+from ovillo.core.paging import Page
 
 _TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
 
@@ -139,9 +140,8 @@ class CampaignOut(BaseModel):
         )
 
 
-class CampaignList(BaseModel):
-    data: list[CampaignOut]
-    next_cursor: str | None = None
+class CampaignList(Page[CampaignOut]):
+    pass
 
 
 class RecipientOut(BaseModel):
@@ -173,9 +173,8 @@ class RecipientOut(BaseModel):
         )
 
 
-class RecipientPage(BaseModel):
-    data: list[RecipientOut]
-    next_cursor: str | None = None
+class RecipientPage(Page[RecipientOut]):
+    pass
 
 
 class CountryCostOut(BaseModel):

@@ -22,6 +22,7 @@ from ovillo.contacts.schemas import (
 )
 from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
+from ovillo.core.paging import Cursor
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
@@ -87,7 +88,7 @@ async def list_contacts(
     context: ApiContext,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)] = service.DEFAULT_PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Cursor = None,
     tag: Annotated[str | None, Query(max_length=50)] = None,
     search: Annotated[
         str | None, Query(max_length=100, description="Name, WhatsApp name or phone digits.")

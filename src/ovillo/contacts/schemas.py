@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ovillo.contacts.models import Contact, ContactImport
 from ovillo.contacts.service import display_name
+from ovillo.core.paging import Page
 
 Attributes = dict[str, Any]
 
@@ -106,11 +107,8 @@ class ContactOut(BaseModel):
         )
 
 
-class ContactPageOut(BaseModel):
-    data: list[ContactOut]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null on the last page."
-    )
+class ContactPageOut(Page[ContactOut]):
+    pass
 
 
 class SegmentCountOut(BaseModel):

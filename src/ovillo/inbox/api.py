@@ -24,6 +24,7 @@ from ovillo.contacts.schemas import ContactOut
 from ovillo.core import events, idempotency
 from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
+from ovillo.core.paging import Cursor
 from ovillo.inbox import search, service
 from ovillo.inbox.downloads import media_response
 from ovillo.inbox.models import ConversationStatus
@@ -49,7 +50,6 @@ from ovillo.inbox.schemas import (
 router = APIRouter(tags=["inbox"])
 
 PageSize = Annotated[int, Query(ge=1, le=service.MAX_PAGE_SIZE)]
-Cursor = Annotated[str | None, Query(max_length=300)]
 
 
 # --- Conversations -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ovillo.cloudapi.errors import spec_for
 from ovillo.contacts.schemas import ContactOut
 from ovillo.contacts.service import display_name
+from ovillo.core.paging import Page
 from ovillo.rules import window as window_rules
 
 if TYPE_CHECKING:
@@ -181,11 +182,8 @@ def _free_entry_point(conversation: Conversation, *, now: datetime) -> FreeEntry
     return FreeEntryPointOut(expires_at=expires_at, active=now < expires_at)
 
 
-class ConversationPageOut(BaseModel):
-    data: list[ConversationOut]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null on the last page."
-    )
+class ConversationPageOut(Page[ConversationOut]):
+    pass
 
 
 class AssignIn(BaseModel):
@@ -354,11 +352,8 @@ def _error_of(message: Message) -> MessageErrorOut | None:
     )
 
 
-class MessagePageOut(BaseModel):
-    data: list[MessageOut]
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` for the next page; null on the last page."
-    )
+class MessagePageOut(Page[MessageOut]):
+    pass
 
 
 class ContactHitsOut(BaseModel):
