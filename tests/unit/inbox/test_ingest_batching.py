@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ovillo.inbox.ingest import BATCH_SECONDS, MAX_BATCH, MIN_BATCH, next_batch_size
+from ovillo.inbox.ingest import (
+    BATCH_SECONDS,
+    MAX_BATCH,
+    MIN_BATCH,
+    MIN_BATCH_BY_DIALECT,
+    next_batch_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -16,6 +22,9 @@ from ovillo.inbox.ingest import BATCH_SECONDS, MAX_BATCH, MIN_BATCH, next_batch_
         (50, 0.05, "postgresql", 250),
         # New customers at tens of milliseconds each: few, but never fewer than MIN_BATCH.
         (10, 0.5, "sqlite", MIN_BATCH),
+        # PostgreSQL keeps no one waiting: a slow batch (a busy event loop) stays large.
+        (10, 0.5, "postgresql", MIN_BATCH_BY_DIALECT["postgresql"]),
+        (100, 2.0, "postgresql", MIN_BATCH_BY_DIALECT["postgresql"]),
         # Fast batches grow, but no further than MAX_BATCH.
         (400, 0.01, "postgresql", MAX_BATCH),
         (10, 0.0, "sqlite", MAX_BATCH),
