@@ -12,7 +12,9 @@ and the ids to fetch the rest. Kinds:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +36,27 @@ def _conversation_row(conversation: Conversation) -> dict[str, object]:
     }
 
 
-def message_created(session: AsyncSession, *, message: Message, conversation: Conversation) -> None:
+class CreatedMessage(Protocol):
+    """What ``message_created`` reads of a message: a ``Message`` row, or the outbox's
+    record of one it inserted without loading it (``outbox.QueuedMessage``)."""
+
+    @property
+    def workspace_id(self) -> uuid.UUID: ...
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def author_type(self) -> str: ...
+
+
+def message_created(
+    session: AsyncSession, *, message: CreatedMessage, conversation: Conversation
+) -> None:
     """After the message's flush (its id is known)."""
     publish_on_commit(
         session,

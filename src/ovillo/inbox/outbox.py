@@ -41,6 +41,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     or_,
     select,
     update,
@@ -69,6 +70,7 @@ __all__ = [
     "Failed",
     "NewMessage",
     "Outcome",
+    "QueuedMessage",
     "Released",
     "Retry",
     "Unanswered",
@@ -199,38 +201,58 @@ async def do_lock_conversations(
         )
 
 
-def _queued_message(*, workspace_id: uuid.UUID, item: NewMessage, now: datetime) -> Message:
+def _queued_row(*, workspace_id: uuid.UUID, item: NewMessage, now: datetime) -> dict[str, Any]:
+    """The ``message`` row of ``item`` as an INSERT's values (every column a queued message
+    sets, the same keys for every row), and its conversation's activity moved to ``now``."""
     conversation = item.conversation
     if conversation.workspace_id != workspace_id:
         raise ValueError("the conversation belongs to another workspace")
     summary = content_summary(item.content)
-    message = Message(
-        id=new_id(now),
-        workspace_id=workspace_id,
-        conversation_id=conversation.id,
-        channel_id=conversation.channel_id,
-        contact_id=conversation.contact_id,
-        direction=Direction.OUTBOUND,
-        type=summary.type,
-        text=summary.text,
-        content=dict(item.content),
-        template_name=summary.template_name,
-        template_language=summary.template_language,
-        template_category=item.template_category.upper() if item.template_category else None,
-        author_type=str(item.author_type),
-        author_id=item.author_id,
-        reply_to_wamid=summary.reply_to_wamid,
-        status=MessageStatus.QUEUED,
-        priority=item.priority,
-        attempts=0,
-        next_attempt_at=max(now, item.not_before) if item.not_before is not None else now,
-        created_at=now,
-        queued_at=now,
-    )
+    row: dict[str, Any] = {
+        "id": new_id(now),
+        "workspace_id": workspace_id,
+        "conversation_id": conversation.id,
+        "channel_id": conversation.channel_id,
+        "contact_id": conversation.contact_id,
+        "direction": Direction.OUTBOUND.value,
+        "type": summary.type,
+        "text": summary.text,
+        "content": dict(item.content),
+        "template_name": summary.template_name,
+        "template_language": summary.template_language,
+        "template_category": item.template_category.upper() if item.template_category else None,
+        "author_type": str(item.author_type),
+        "author_id": item.author_id,
+        "reply_to_wamid": summary.reply_to_wamid,
+        "status": MessageStatus.QUEUED.value,
+        "priority": item.priority,
+        "attempts": 0,
+        "next_attempt_at": max(now, item.not_before) if item.not_before is not None else now,
+        "created_at": now,
+        "queued_at": now,
+    }
     conversation.last_activity_at = now
     if summary.text:
         conversation.last_message_preview = summary.text[:_PREVIEW_LENGTH]
-    return message
+    return row
+
+
+def _queued_message(*, workspace_id: uuid.UUID, item: NewMessage, now: datetime) -> Message:
+    return Message(**_queued_row(workspace_id=workspace_id, item=item, now=now))
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message ``do_enqueue_messages`` wrote: what its caller and the live event need,
+    without the cost of a loaded ``Message`` row (a campaign queues thousands a second)."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    conversation_id: uuid.UUID
+    direction: str
+    type: str
+    status: str
+    author_type: str
 
 
 async def do_enqueue_messages(
@@ -239,24 +261,41 @@ async def do_enqueue_messages(
     workspace_id: uuid.UUID,
     messages: Sequence[NewMessage],
     now: datetime,
-) -> list[Message]:
+) -> list[QueuedMessage]:
     """Write many outgoing messages ``queued`` at once, in order; no commit.
 
     As ``do_enqueue_message`` for each, with their conversations locked first in id order
     (``do_lock_conversations``: a bulk enqueue and ingestion never deadlock) and their rows
-    written by one INSERT at the end. Precondition: the contents were validated.
+    written by one executemany INSERT of plain rows (no ``Message`` objects: building and
+    flushing those was most of a campaign's top-up). Precondition: the contents were
+    validated.
     """
     await do_lock_conversations(
         session=session, conversation_ids=[item.conversation.id for item in messages]
     )
-    rows = [_queued_message(workspace_id=workspace_id, item=item, now=now) for item in messages]
-    session.add_all(rows)
+    rows = [_queued_row(workspace_id=workspace_id, item=item, now=now) for item in messages]
+    if not rows:
+        return []
+    # The conversations' new activity and preview go first (the session's UPDATEs), then
+    # the messages, in order: their seq follows the list.
     await session.flush()
-    if rows:
-        await notify(session, OUTBOX_TOPIC)
-    for item, message in zip(messages, rows, strict=True):
+    table: Table = Message.__table__  # type: ignore[assignment]  # mapped to a Table
+    await session.execute(insert(table), rows)
+    await notify(session, OUTBOX_TOPIC)
+    queued: list[QueuedMessage] = []
+    for item, row in zip(messages, rows, strict=True):
+        message = QueuedMessage(
+            id=row["id"],
+            workspace_id=workspace_id,
+            conversation_id=row["conversation_id"],
+            direction=row["direction"],
+            type=row["type"],
+            status=row["status"],
+            author_type=row["author_type"],
+        )
         live.message_created(session, message=message, conversation=item.conversation)
-    return rows
+        queued.append(message)
+    return queued
 
 
 async def do_enqueue_message(
