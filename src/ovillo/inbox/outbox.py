@@ -35,6 +35,7 @@ import structlog
 from sqlalchemy import (
     Select,
     Table,
+    Update,
     and_,
     bindparam,
     case,
@@ -67,6 +68,7 @@ from ovillo.worker.leases import lease_is_held
 __all__ = [
     "OUTBOX_TOPIC",
     "Accepted",
+    "ClaimedMessage",
     "Failed",
     "NewMessage",
     "Outcome",
@@ -75,6 +77,7 @@ __all__ = [
     "Retry",
     "Unanswered",
     "claim_due_messages",
+    "claim_due_sends",
     "content_summary",
     "do_apply_outcomes",
     "do_enqueue_message",
@@ -514,9 +517,88 @@ async def claim_due_messages(
       IMMEDIATE`` (core.db), which holds the one write lock of the database until commit,
       so a plain ``UPDATE ... WHERE seq IN (SELECT ... LIMIT) RETURNING`` cannot interleave
       with another claim.
+
+    The send pipeline claims with ``claim_due_sends``: the same statement, returning only
+    what a send needs.
     """
     if limit < 1:
         return []
+    statement = _claim_statement(
+        session=session,
+        channel_id=channel_id,
+        now=now,
+        limit=limit,
+        lease_holder=lease_holder,
+        fencing_token=fencing_token,
+    ).returning(Message)
+    claimed = list((await session.scalars(statement)).all())
+    claimed.sort(key=lambda message: (message.priority, message.seq))
+    return claimed
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """A message ``claim_due_sends`` moved to ``sending``: the columns its send reads."""
+
+    seq: int
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    contact_id: uuid.UUID
+    type: str
+    content: dict[str, Any]
+    template_category: str | None
+    attempts: int
+    priority: int
+
+
+async def claim_due_sends(
+    *,
+    session: AsyncSession,
+    channel_id: uuid.UUID,
+    now: datetime,
+    limit: int,
+    lease_holder: str | None = None,
+    fencing_token: int | None = None,
+) -> list[ClaimedMessage]:
+    """As ``claim_due_messages`` (the same claim), returning plain records of the columns
+    a send reads instead of loaded ``Message`` rows: at a thousand messages a second,
+    loading every column of every claimed row was a good part of the pipeline's time."""
+    if limit < 1:
+        return []
+    table: Table = Message.__table__  # type: ignore[assignment]  # mapped to a Table
+    statement = _claim_statement(
+        session=session,
+        channel_id=channel_id,
+        now=now,
+        limit=limit,
+        lease_holder=lease_holder,
+        fencing_token=fencing_token,
+    ).returning(
+        table.c.seq,
+        table.c.id,
+        table.c.conversation_id,
+        table.c.contact_id,
+        table.c.type,
+        table.c.content,
+        table.c.template_category,
+        table.c.attempts,
+        table.c.priority,
+    )
+    claimed = [ClaimedMessage(*row) for row in await session.execute(statement)]
+    claimed.sort(key=lambda message: (message.priority, message.seq))
+    return claimed
+
+
+def _claim_statement(
+    *,
+    session: AsyncSession,
+    channel_id: uuid.UUID,
+    now: datetime,
+    limit: int,
+    lease_holder: str | None,
+    fencing_token: int | None,
+) -> Update:
+    """The claim of ``claim_due_messages`` without its RETURNING clause."""
     candidates: Select[Any] = (
         select(Message.seq)
         .where(Message.channel_id == channel_id, _due(now))
@@ -542,7 +624,7 @@ async def claim_due_messages(
                 name=send_lease_name(channel_id), holder=lease_holder, fencing_token=fencing_token
             )
         )
-    statement = (
+    return (
         update(Message)
         .where(*conditions)
         .values(
@@ -550,12 +632,8 @@ async def claim_due_messages(
             sending_at=now,
             attempts=Message.attempts + 1,
         )
-        .returning(Message)
         .execution_options(synchronize_session=False)
     )
-    claimed = list((await session.scalars(statement)).all())
-    claimed.sort(key=lambda message: (message.priority, message.seq))
-    return claimed
 
 
 async def do_requeue_unanswered(
