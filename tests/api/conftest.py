@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from ovillo.core.settings import EmulatorSettings, ServerSettings, Settings
 from ovillo.emulator.emulator import EmulatorConfig
 from ovillo.server import PlatformServer, serve_in_thread
 from tests.api.conversing import Desk, open_desk
+from tests.api.ingesting import Ingestion, open_ingestion
 from tests.conftest import POSTGRES_URL
 from tests.databases import (
     create_postgres_database,
@@ -109,6 +111,19 @@ async def desk(
 ) -> Desk:
     """A workspace with an API key and a number connected to the emulator."""
     return await open_desk(platform, http, emulator_http)
+
+
+@pytest.fixture
+def number(desk: Desk) -> dict[str, Any]:
+    """The desk's number, for the tests that write to the platform as Meta does."""
+    return desk.number
+
+
+@pytest.fixture
+async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
+    """The platform's database and ingestion, seen and driven from the test (``ingesting``)."""
+    async with open_ingestion(platform) as ingestion:
+        yield ingestion
 
 
 @pytest.fixture

@@ -108,6 +108,20 @@ async def post_signed(
     return await http.post("/webhooks/whatsapp", content=raw, headers=headers)
 
 
+@asynccontextmanager
+async def open_ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
+    """An ``Ingestion`` on a runtime of its own: the platform's database, clock and
+    emulator, closed on the way out."""
+    assert platform.emulator is not None
+    runtime = Runtime.from_settings(
+        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
+    )
+    try:
+        yield Ingestion(platform, runtime)
+    finally:
+        await runtime.aclose()
+
+
 class Ingestion:
     """The test's view of the platform's database and its ingestion."""
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,34 +17,11 @@ from structlog.testing import capture_logs
 from ovillo.channels import webhooks as webhook_log
 from ovillo.channels.models import Channel, WebhookEvent
 from ovillo.contacts import service as contacts_service
-from ovillo.core.runtime import Runtime
 from ovillo.inbox import outbox
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.ingest import apply_pending_events
 from ovillo.inbox.models import AuthorType, Conversation, ConversationStatus, Message
-from ovillo.server import PlatformServer
 from tests.api.ingesting import Ingestion, encode, text_payload
-from tests.factories import connect_emulator_channel, make_workspace
-
-
-@pytest.fixture
-async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
-    assert platform.emulator is not None
-    runtime = Runtime.from_settings(
-        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
-    )
-    try:
-        yield Ingestion(platform, runtime)
-    finally:
-        await runtime.aclose()
-
-
-@pytest.fixture
-async def number(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> dict[str, Any]:
-    _, api_key = await make_workspace(platform)
-    return await connect_emulator_channel(http, emulator_http, api_key)
 
 
 def _postgres_only(ingestion: Ingestion) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ from sqlalchemy import select
 
 from ovillo.channels.models import WebhookEvent, WebhookEventState
 from ovillo.contacts.models import Contact
-from ovillo.core.runtime import Runtime
 from ovillo.inbox.ingest import do_apply_pending_statuses
 from ovillo.inbox.models import Conversation, MediaFile, Message, MessageStatus, PendingStatus
 from ovillo.server import PlatformServer
@@ -27,29 +25,8 @@ from tests.api.ingesting import (
     status_payload,
     text_payload,
 )
-from tests.factories import connect_emulator_channel, make_workspace
 
 CUSTOMER = "5215512345678"
-
-
-@pytest.fixture
-async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
-    assert platform.emulator is not None
-    runtime = Runtime.from_settings(
-        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
-    )
-    try:
-        yield Ingestion(platform, runtime)
-    finally:
-        await runtime.aclose()
-
-
-@pytest.fixture
-async def number(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> dict[str, Any]:
-    _, api_key = await make_workspace(platform)
-    return await connect_emulator_channel(http, emulator_http, api_key)
 
 
 async def _metrics(http: httpx.AsyncClient) -> dict[str, int]:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from ovillo.channels import webhooks as webhook_log
 from ovillo.channels.models import WebhookEvent, WebhookEventState
-from ovillo.core.runtime import Runtime
 from ovillo.inbox.ingest import event_retry_delay
 from ovillo.inbox.models import Message, MessageStatus, PendingStatus
-from ovillo.server import PlatformServer
 from tests.api.ingesting import (
     Ingestion,
     encode,
@@ -25,29 +21,8 @@ from tests.api.ingesting import (
     status_payload,
     text_payload,
 )
-from tests.factories import connect_emulator_channel, make_workspace
 
 CUSTOMER = "5215512345678"
-
-
-@pytest.fixture
-async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
-    assert platform.emulator is not None
-    runtime = Runtime.from_settings(
-        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
-    )
-    try:
-        yield Ingestion(platform, runtime)
-    finally:
-        await runtime.aclose()
-
-
-@pytest.fixture
-async def number(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> dict[str, Any]:
-    _, api_key = await make_workspace(platform)
-    return await connect_emulator_channel(http, emulator_http, api_key)
 
 
 async def _log_at_once(

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from ovillo.channels.models import WebhookEvent
 from ovillo.contacts.models import Contact
 from ovillo.core.clock import wait_for
-from ovillo.core.runtime import Runtime
 from ovillo.inbox.models import Conversation, Message
 from ovillo.server import PlatformServer
 from tests.api.ingesting import Ingestion
 from tests.factories import connect_emulator_channel, make_workspace
 
 ROUNDS = 3
-
-
-@pytest.fixture
-async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
-    assert platform.emulator is not None
-    runtime = Runtime.from_settings(
-        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
-    )
-    try:
-        yield Ingestion(platform, runtime)
-    finally:
-        await runtime.aclose()
 
 
 async def _customers_write(

@@ -3,18 +3,15 @@ batch of many new customers at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import event, select
 
 from ovillo.channels import webhooks as webhook_log
 from ovillo.channels.models import WebhookEvent
 from ovillo.cloudapi.webhooks import datetime_to_unix_seconds
 from ovillo.contacts.models import Contact
-from ovillo.core.runtime import Runtime
 from ovillo.inbox.models import Conversation, Message
 from ovillo.rules import phone
 from ovillo.server import PlatformServer
@@ -28,7 +25,6 @@ from tests.api.ingesting import (
     status_payload,
     text_payload,
 )
-from tests.factories import connect_emulator_channel, make_workspace
 
 OLD_NUMBER = "5215512349001"
 NEW_NUMBER = "5215512349002"
@@ -37,26 +33,6 @@ BSUID = "MX.7730194420118834"
 
 def e164(wa_id: str) -> str:
     return phone.normalize(wa_id).e164
-
-
-@pytest.fixture
-async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
-    assert platform.emulator is not None
-    runtime = Runtime.from_settings(
-        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
-    )
-    try:
-        yield Ingestion(platform, runtime)
-    finally:
-        await runtime.aclose()
-
-
-@pytest.fixture
-async def number(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> dict[str, Any]:
-    _, api_key = await make_workspace(platform)
-    return await connect_emulator_channel(http, emulator_http, api_key)
 
 
 async def _customer_writes(

@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from ovillo.contacts.models import Contact
-from ovillo.core.runtime import Runtime
 from ovillo.inbox.models import ConversationEvent
-from ovillo.server import PlatformServer
+from tests.api.conversing import Desk
 from tests.api.ingesting import (
     Ingestion,
     envelope,
@@ -23,31 +20,9 @@ from tests.api.ingesting import (
     status_payload,
     text_payload,
 )
-from tests.factories import auth, connect_emulator_channel, make_workspace
 
 ANA = "5215512340001"
 BETO = "5215512340002"
-
-
-@pytest.fixture
-async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
-    assert platform.emulator is not None
-    runtime = Runtime.from_settings(
-        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
-    )
-    try:
-        yield Ingestion(platform, runtime)
-    finally:
-        await runtime.aclose()
-
-
-@pytest.fixture
-async def setup(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> tuple[dict[str, Any], dict[str, str]]:
-    _, api_key = await make_workspace(platform)
-    number = await connect_emulator_channel(http, emulator_http, api_key)
-    return number, auth(api_key)
 
 
 async def _contact(ingestion: Ingestion, wa_id: str) -> Contact | None:
@@ -73,9 +48,9 @@ async def _say(
 
 
 async def test_an_opt_out_word_as_the_whole_reply_opts_out_of_marketing(
-    http: httpx.AsyncClient, ingestion: Ingestion, setup: tuple[dict[str, Any], dict[str, str]]
+    http: httpx.AsyncClient, ingestion: Ingestion, desk: Desk
 ) -> None:
-    number, headers = setup
+    number, headers = desk.number, desk.headers
     await _say(http, ingestion, number, ANA, "no quiero la baja todavía", "wamid.O1")
     ana = await _contact(ingestion, ANA)
     assert ana is not None
@@ -122,9 +97,9 @@ async def test_an_opt_out_word_as_the_whole_reply_opts_out_of_marketing(
 
 
 async def test_meta_user_preferences_stop_and_resume_marketing(
-    http: httpx.AsyncClient, ingestion: Ingestion, setup: tuple[dict[str, Any], dict[str, str]]
+    http: httpx.AsyncClient, ingestion: Ingestion, desk: Desk
 ) -> None:
-    number, _ = setup
+    number = desk.number
 
     async def preference(value: str, at_seconds: int) -> None:
         item = {
@@ -163,9 +138,9 @@ async def test_meta_user_preferences_stop_and_resume_marketing(
 
 
 async def test_a_send_failing_with_131026_marks_the_contact_until_they_write(
-    http: httpx.AsyncClient, ingestion: Ingestion, setup: tuple[dict[str, Any], dict[str, str]]
+    http: httpx.AsyncClient, ingestion: Ingestion, desk: Desk
 ) -> None:
-    number, headers = setup
+    number, headers = desk.number, desk.headers
     message = await ingestion.outbound_message(number, wa_id=ANA, wamid="wamid.F1")
     error = {
         "code": 131026,

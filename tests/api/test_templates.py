@@ -4,7 +4,6 @@ review, webhooks, sync, send outside the window, tracked links."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,8 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from ovillo.core.clock import wait_for
-from ovillo.core.runtime import Runtime
-from ovillo.server import PlatformServer
 from ovillo.templates.models import PendingTemplateUpdate, Template
 from tests.api.conversing import Desk
 from tests.api.ingesting import Ingestion, envelope, post_signed
@@ -28,18 +25,6 @@ PNG = bytes.fromhex(
     "0d0a2db40000000049454e44ae426082"
 )
 BROWSER = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120 Mobile Safari/537.36"
-
-
-@pytest.fixture
-async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
-    assert platform.emulator is not None
-    runtime = Runtime.from_settings(
-        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
-    )
-    try:
-        yield Ingestion(platform, runtime)
-    finally:
-        await runtime.aclose()
 
 
 def every_component(

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
-import pytest
 from sqlalchemy import select
 
 from ovillo.contacts import service as contacts_service
-from ovillo.core.runtime import Runtime
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import Conversation, ConversationStatus
-from ovillo.server import PlatformServer
 from ovillo.worker import timers
 from tests.api.ingesting import Ingestion
-from tests.factories import connect_emulator_channel, make_workspace
-
-
-@pytest.fixture
-async def ingestion(platform: PlatformServer) -> AsyncIterator[Ingestion]:
-    assert platform.emulator is not None
-    runtime = Runtime.from_settings(
-        platform.settings, clock=platform.clock, emulator_url=platform.emulator.url
-    )
-    try:
-        yield Ingestion(platform, runtime)
-    finally:
-        await runtime.aclose()
-
-
-@pytest.fixture
-async def number(
-    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
-) -> dict[str, Any]:
-    _, api_key = await make_workspace(platform)
-    return await connect_emulator_channel(http, emulator_http, api_key)
 
 
 async def test_snoozed_conversations_wake_when_due(
