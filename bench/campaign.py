@@ -33,32 +33,19 @@ from typing import Any
 
 # bench/ is not a package: reach tests/ from the repository root.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from fresh_database import fresh_database
-from send import loadavg, pace_figures
+from harness import fresh_database, load_average, pace_figures, process_peak_rss_mb
 from tests.campaign_scene import campaign_state, launch, set_up_campaign
-from tests.deployment import Deployment, Service, emulator_messages, emulator_stats
+from tests.deployment import Deployment, emulator_messages, emulator_stats
 
 from ovillo.core.db import create_engine
 from ovillo.core.settings import DatabaseSettings
 
 
-def peak_rss_mb(service: Service) -> float | None:
-    """The process's peak resident set (VmHWM), in MiB."""
-    try:
-        for line in Path(f"/proc/{service.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     directory = Path(tempfile.mkdtemp(prefix="ovillo-bench-campaign-"))
-    load_before = loadavg()
+    load_before = load_average()
     async with fresh_database(args.db, directory) as database_url:
         engine = create_engine(DatabaseSettings(url=database_url))
         try:
@@ -84,7 +71,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     sent_at: float | None = None
                     completed_at: float | None = None
                     while time.monotonic() - launched < args.send_seconds:
-                        rss = peak_rss_mb(worker)
+                        rss = process_peak_rss_mb(worker.pid)
                         if rss is not None:
                             rss_samples.append(rss)
                         if sent_at is None:
@@ -125,7 +112,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "launch_to_last_send_s": round(sent_at - launched, 1) if sent_at else None,
         "launch_to_completed_s": round(completed_at - launched, 1) if completed_at else None,
         "campaign": {"state": final["state"], "counts": final["counts"]},
-        "load": {"before": load_before, "after": loadavg()},
+        "load": {"before": load_before, "after": load_average()},
     }
 
 

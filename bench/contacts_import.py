@@ -19,36 +19,24 @@ after the import (the generator's share is the "before"), counts::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import random
-import resource
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import uvloop
-from fresh_database import fresh_database
+from harness import load_average, migrated_runtime, peak_rss_mb, run_directory
 from sqlalchemy import func, select
 
 from ovillo.accounts import service as accounts_service
 from ovillo.contacts import importing
 from ovillo.contacts.models import Contact
 from ovillo.core.logging import configure_logging
-from ovillo.core.runtime import Runtime
-from ovillo.core.settings import DatabaseSettings, Settings, WorkerSettings
-from ovillo.migrations import upgrade
 
 NAMES = ["María", "José", "Núñez", "Pérez", "Gómez", "Ramírez", "Sofía", "Peña", "Ana", "Luis"]
 PLANS = ["oro", "plata", "bronce"]
 BROKEN = ["llámame", "12", "", "55 1234"]
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def write_file(path: Path, *, rows: int, bad_share: float, duplicate_share: float) -> int:
@@ -81,8 +69,7 @@ def write_file(path: Path, *, rows: int, bad_share: float, duplicate_share: floa
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    directory = Path(tempfile.mkdtemp(prefix="ovillo-bench-import-"))
-    try:
+    with run_directory("ovillo-bench-import-", keep=args.keep) as directory:
         source = directory / "contacts.csv"
         started = time.perf_counter()
         broken = write_file(
@@ -90,46 +77,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         generate_seconds = time.perf_counter() - started
         rss_before = peak_rss_mb()
-        async with fresh_database(args.db, directory) as database_url:
-            settings = Settings(
-                db=DatabaseSettings(url=database_url),
-                data_dir=directory / "var",
-                demo=False,
-                worker=WorkerSettings(embedded=False),
-            )
-            await asyncio.to_thread(upgrade, settings)
-            runtime = Runtime.from_settings(settings)
-            try:
-                async with runtime.sessionmaker() as session:
-                    workspace = await accounts_service.create_workspace(
-                        session=session, name="Bench", now=runtime.clock.now()
-                    )
-                    begun = await importing.check_local_file(
-                        session=session,
-                        workspace_id=workspace.id,
-                        path=source,
-                        default_country="MX",
-                        overrides={"Etiquetas": "tags"},
-                        now=runtime.clock.now(),
-                    )
-                started = time.perf_counter()
-                done = await importing.run_import(
-                    engine=runtime.engine,
-                    sessionmaker=runtime.sessionmaker,
-                    clock=runtime.clock,
-                    import_id=begun.id,
-                    path=source,
-                    holder=importing.process_holder(),
+        async with migrated_runtime(args.db, directory) as runtime:
+            async with runtime.sessionmaker() as session:
+                workspace = await accounts_service.create_workspace(
+                    session=session, name="Bench", now=runtime.clock.now()
                 )
-                seconds = time.perf_counter() - started
-                async with runtime.sessionmaker() as session:
-                    contacts = await session.scalar(
-                        select(func.count())
-                        .select_from(Contact)
-                        .where(Contact.workspace_id == workspace.id)
-                    )
-            finally:
-                await runtime.aclose()
+                begun = await importing.check_local_file(
+                    session=session,
+                    workspace_id=workspace.id,
+                    path=source,
+                    default_country="MX",
+                    overrides={"Etiquetas": "tags"},
+                    now=runtime.clock.now(),
+                )
+            started = time.perf_counter()
+            done = await importing.run_import(
+                engine=runtime.engine,
+                sessionmaker=runtime.sessionmaker,
+                clock=runtime.clock,
+                import_id=begun.id,
+                path=source,
+                holder=importing.process_holder(),
+            )
+            seconds = time.perf_counter() - started
+            async with runtime.sessionmaker() as session:
+                contacts = await session.scalar(
+                    select(func.count())
+                    .select_from(Contact)
+                    .where(Contact.workspace_id == workspace.id)
+                )
         return {
             "db": args.db,
             "rows": args.rows,
@@ -151,11 +127,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "peak_rss_mb": peak_rss_mb(),
             "generate_seconds": round(generate_seconds, 1),
             "batch_rows": importing.BATCH_ROWS,
-            "load_average": [round(v, 2) for v in os.getloadavg()],
+            "load_average": load_average(),
         }
-    finally:
-        if not args.keep:
-            shutil.rmtree(directory, ignore_errors=True)
 
 
 def main() -> None:

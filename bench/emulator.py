@@ -23,7 +23,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from typing import Any, cast
 import aiohttp
 import httptools
 import uvloop
+from harness import cpu_seconds, free_port
 
 from ovillo.cloudapi.client import CloudAPIClient
 from ovillo.cloudapi.errors import CloudAPIError, CloudAPITransportError
@@ -55,21 +55,6 @@ TEMPLATE = {
         }
     ],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Receiver:

@@ -27,42 +27,34 @@ Prints one JSON object with p50/p95/max in milliseconds per read, and the query 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
-import os
 import random
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import uvloop
-from fresh_database import fresh_database
+from harness import load_average, migrated_runtime, percentiles, run_directory, seed_channel
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts.models import User
 from ovillo.app import create_app
-from ovillo.channels.models import Channel
 from ovillo.contacts.models import Contact
 from ovillo.core.clock import ControllableClock
 from ovillo.core.ids import new_id
 from ovillo.core.logging import configure_logging
 from ovillo.core.runtime import Runtime
-from ovillo.core.settings import DatabaseSettings, Settings, WorkerSettings
 from ovillo.inbox import reads as inbox_reads
 from ovillo.inbox import search as inbox_search
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import Conversation, ConversationStatus, Message
-from ovillo.migrations import upgrade
 
 AGENTS = 50
 PAGE = 50
@@ -160,19 +152,7 @@ async def seed(
             for i, agent in enumerate(seeded.agents)
         ],
     )  # fmt: skip
-    channel_id = new_id(now)
-    await _insert(
-        engine,
-        Channel.__table__,
-        [
-            {"id": channel_id, "workspace_id": workspace_id, "phone_number_id": "100000001",
-             "waba_id": "200000001", "display_phone_number": "+52 55 0000 0001",
-             "verified_name": "Bench", "access_token_encrypted": "x",
-             "app_secret_encrypted": "x", "webhook_verify_token": "x",
-             "graph_api_url": "http://127.0.0.1:9", "graph_api_version": "v23.0",
-             "created_at": now, "updated_at": now}
-        ],
-    )  # fmt: skip
+    channel_id = await seed_channel(engine, workspace_id=workspace_id, now=now)
     batch = 10_000
     start_at = now - timedelta(days=90)
     for first in range(0, conversations, batch):
@@ -233,20 +213,12 @@ async def seed(
 # --- Timing ----------------------------------------------------------------------------------
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
-
-    return {"p50": at(0.5), "p95": at(0.95), "max": round(ordered[-1] * 1000, 2),
-            "mean": round(statistics.fmean(ordered) * 1000, 2)}  # fmt: skip
-
-
 CAPTURED: Captured | None = None
 
 
-async def timed(name: str, repeat: int, read: Callable[[int], Awaitable[Any]]) -> dict[str, float]:
+async def timed(
+    name: str, repeat: int, read: Callable[[int], Awaitable[Any]]
+) -> dict[str, float | None]:
     # The first call warms imports and caches, and its SQL is kept for EXPLAIN.
     if CAPTURED is not None:
         with CAPTURED.recording_as(name):
@@ -258,7 +230,10 @@ async def timed(name: str, repeat: int, read: Callable[[int], Awaitable[Any]]) -
         started = time.perf_counter()
         await read(i + 1)
         spent.append(time.perf_counter() - started)
-    return percentiles(spent)
+    return {
+        **percentiles(spent, scale=1000, digits=2),
+        "mean": round(statistics.fmean(spent) * 1000, 2),
+    }
 
 
 async def deep_cursor(
@@ -452,45 +427,30 @@ async def measure(runtime: Runtime, seeded: Seeded, repeat: int) -> dict[str, An
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    directory = Path(tempfile.mkdtemp(prefix="ovillo-bench-inbox-"))
     conversations = 1_000 if args.small else args.conversations
-    try:
-        async with fresh_database(args.db, directory) as database_url:
-            settings = Settings(
-                db=DatabaseSettings(url=database_url),
-                data_dir=directory / "var",
-                demo=False,
-                worker=WorkerSettings(embedded=False),
-            )
-            await asyncio.to_thread(upgrade, settings)
-            runtime = Runtime.from_settings(settings, clock=ControllableClock())
-            try:
-                seeded = await seed(
-                    runtime.engine, runtime, conversations=conversations,
-                    per_conversation=args.per_conversation,
-                )  # fmt: skip
-                global CAPTURED  # one bench run per process
-                CAPTURED = Captured(runtime.engine)
-                timings = await measure(runtime, seeded, args.repeat)
-                query_plans = await CAPTURED.plans()
-            finally:
-                await runtime.aclose()
-            within = all(t["p95"] < 50 for t in timings.values())
-            return {
-                "db": args.db,
-                "conversations": conversations,
-                "messages": conversations * args.per_conversation,
-                "agents": AGENTS,
-                "seed_seconds": round(seeded.seconds, 1),
-                "repeat": args.repeat,
-                "load_average": [round(v, 2) for v in os.getloadavg()],
-                "p95_under_50_ms": within,
-                "ms": timings,
-                "plans": query_plans,
-            }
-    finally:
-        if not args.keep:
-            shutil.rmtree(directory, ignore_errors=True)
+    with run_directory("ovillo-bench-inbox-", keep=args.keep) as directory:
+        async with migrated_runtime(args.db, directory, clock=ControllableClock()) as runtime:
+            seeded = await seed(
+                runtime.engine, runtime, conversations=conversations,
+                per_conversation=args.per_conversation,
+            )  # fmt: skip
+            global CAPTURED  # one bench run per process
+            CAPTURED = Captured(runtime.engine)
+            timings = await measure(runtime, seeded, args.repeat)
+            query_plans = await CAPTURED.plans()
+    within = all(t["p95"] < 50 for t in timings.values())
+    return {
+        "db": args.db,
+        "conversations": conversations,
+        "messages": conversations * args.per_conversation,
+        "agents": AGENTS,
+        "seed_seconds": round(seeded.seconds, 1),
+        "repeat": args.repeat,
+        "load_average": load_average(),
+        "p95_under_50_ms": within,
+        "ms": timings,
+        "plans": query_plans,
+    }
 
 
 def main() -> None:

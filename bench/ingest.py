@@ -39,7 +39,6 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,7 +54,7 @@ from typing import Any
 
 import aiohttp
 import uvloop
-from fresh_database import fresh_database
+from harness import cpu_seconds, free_port, fresh_database, load_average, percentiles
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -83,20 +82,6 @@ PRICING = {
 
 
 # --- Processes -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def serve_bare(port: int) -> None:
@@ -519,17 +504,6 @@ def build_posts(
 # --- The load --------------------------------------------------------------------------------
 
 
-def percentiles(values: list[float], *, scale: float = 1.0) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * scale, 2)
-
-    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1] * scale, 2)}
-
-
 @dataclass
 class LoadResult:
     posts: int = 0
@@ -548,7 +522,7 @@ class LoadResult:
             "accepted_per_second": round(self.accepted / self.seconds, 1) if self.seconds else 0,
             "http_statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "errors": dict(self.errors),
-            "latency_ms": percentiles(self.latencies, scale=1000),
+            "latency_ms": percentiles(self.latencies, scale=1000, digits=2),
             "server_cpu_ms_per_1000_accepted": (
                 round(self.server_cpu_seconds * 1e6 / self.accepted) if self.accepted else None
             ),
@@ -710,7 +684,7 @@ async def lag_and_outcome(engine: AsyncEngine, campaign: list[Sent]) -> dict[str
     )
     applying = (max(applied_times) - min(applied_times)).total_seconds() if applied_times else None
     return {
-        "lag_seconds": percentiles(lags),
+        "lag_seconds": percentiles(lags, digits=2),
         # From the first batch applied to the last: the applier's own pace.
         "applied_per_second_while_applying": (
             round(len(applied_times) / applying, 1) if applying else None
@@ -730,7 +704,7 @@ async def lag_and_outcome(engine: AsyncEngine, campaign: list[Sent]) -> dict[str
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    load_at_start = os.getloadavg()
+    load_at_start = load_average()
     directory = Path(tempfile.mkdtemp(prefix="ovillo-bench-ingest-"))
     served: list[Served] = []
     try:
@@ -837,8 +811,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "apply": {**drain, **applied},
         "machine": {
             "cpus": os.cpu_count(),
-            "load_average_at_start": [round(x, 2) for x in load_at_start],
-            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+            "load_average_at_start": load_at_start,
+            "load_average_at_end": load_average(),
         },
     }
 

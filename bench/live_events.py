@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
 import tempfile
 import time
@@ -36,23 +35,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from fresh_database import fresh_database
+from harness import fresh_database, load_average, percentiles
 from tests.api.test_events import EventStream, follow
 from tests.deployment import Deployment, connect_number, customer_wa_id, customer_writes
 from tests.factories import auth, make_workspace
 
 WAIT_SECONDS = 30.0
-
-
-def percentiles_ms(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
-
-    return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1] * 1000, 1)}
 
 
 async def arrival(stream: EventStream, body: str) -> float:
@@ -101,10 +89,10 @@ async def run(messages: int, db: str) -> dict[str, Any]:
         "db": db,
         "messages": messages,
         "streams": len(latencies),
-        "latency_ms": percentiles_ms(every),
-        "latency_ms_per_stream": [percentiles_ms(stream) for stream in latencies],
+        "latency_ms": percentiles(every, scale=1000),
+        "latency_ms_per_stream": [percentiles(stream, scale=1000) for stream in latencies],
         "share_under_1s": round(sum(1 for v in every if v < 1.0) / len(every), 4),
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "loadavg": load_average(),
     }
 
 

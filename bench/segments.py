@@ -17,34 +17,25 @@ Prints one JSON object: seconds per count, the stream's seconds and rows/s, peak
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import os
 import random
-import resource
-import shutil
-import tempfile
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import uvloop
-from fresh_database import fresh_database
+from harness import load_average, migrated_runtime, peak_rss_mb, run_directory, seed_channel
 from sqlalchemy import insert
 
 from ovillo.accounts import service as accounts_service
-from ovillo.channels.models import Channel
 from ovillo.contacts import segments
 from ovillo.contacts.models import Contact
 from ovillo.core.ids import new_id
 from ovillo.core.logging import configure_logging
 from ovillo.core.runtime import Runtime
-from ovillo.core.settings import DatabaseSettings, Settings, WorkerSettings
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import Conversation
-from ovillo.migrations import upgrade
 
 TAGS = ["vip", "spring", "newsletter", "lead", "churned"]
 COUNTRIES = ["MX", "MX", "MX", "ES", "CO", "US", "AR"]
@@ -68,23 +59,11 @@ FILTERS: dict[str, dict[str, Any]] = {
 }
 
 
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
 async def fill(runtime: Runtime, workspace_id: uuid.UUID, count: int) -> None:
     rng = random.Random(7)
     now = runtime.clock.now()
+    channel_id = await seed_channel(runtime.engine, workspace_id=workspace_id, now=now)
     async with runtime.sessionmaker() as session:
-        channel = Channel(
-            workspace_id=workspace_id, phone_number_id="1", waba_id="1",
-            display_phone_number="+1 555-0100", verified_name="Bench",
-            access_token_encrypted="x", app_secret_encrypted="x", webhook_verify_token="x",
-            graph_api_url="http://127.0.0.1:9", graph_api_version="v23.0",
-            created_at=now, updated_at=now,
-        )  # fmt: skip
-        session.add(channel)
-        await session.commit()
         for start in range(0, count, CHUNK):
             contacts: list[dict[str, Any]] = []
             conversations: list[dict[str, Any]] = []
@@ -109,7 +88,7 @@ async def fill(runtime: Runtime, workspace_id: uuid.UUID, count: int) -> None:
                     conversations.append(
                         {
                             "id": new_id(now), "workspace_id": workspace_id,
-                            "channel_id": channel.id, "contact_id": contact_id,
+                            "channel_id": channel_id, "contact_id": contact_id,
                             "status": "open", "last_inbound_at": wrote,
                             "last_activity_at": wrote, "unread_count": 0, "created_at": wrote,
                         }
@@ -121,78 +100,64 @@ async def fill(runtime: Runtime, workspace_id: uuid.UUID, count: int) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    directory = Path(tempfile.mkdtemp(prefix="ovillo-bench-segments-"))
-    try:
-        async with fresh_database(args.db, directory) as database_url:
-            settings = Settings(
-                db=DatabaseSettings(url=database_url),
-                data_dir=directory / "var",
-                demo=False,
-                worker=WorkerSettings(embedded=False),
-            )
-            await asyncio.to_thread(upgrade, settings)
-            runtime = Runtime.from_settings(settings)
-            try:
-                async with runtime.sessionmaker() as session:
-                    workspace = await accounts_service.create_workspace(
-                        session=session, name="Bench", now=runtime.clock.now()
-                    )
-                started = time.perf_counter()
-                await fill(runtime, workspace.id, args.contacts)
-                fill_seconds = time.perf_counter() - started
-                rss_before = peak_rss_mb()
-                counts: dict[str, Any] = {}
-                now = runtime.clock.now()
-                for name, spec in FILTERS.items():
-                    async with runtime.sessionmaker() as session:
-                        began = time.perf_counter()
-                        counted = await segments.count_segment(
-                            session=session,
-                            workspace_id=workspace.id,
-                            spec=segments.SegmentFilter.model_validate(spec),
-                            now=now,
-                        )
-                        counts[name] = {
-                            "seconds": round(time.perf_counter() - began, 3),
-                            "matching": counted.matching,
-                            "excluded_opted_out": counted.excluded_opted_out,
-                            "excluded_not_on_whatsapp": counted.excluded_not_on_whatsapp,
-                        }
-                streamed = 0
-                pages = 0
-                spec = segments.SegmentFilter.model_validate(FILTERS[args.stream])
-                began = time.perf_counter()
-                async with runtime.sessionmaker() as session:
-                    async for page in segments.iter_matching_contacts(
-                        session=session, workspace_id=workspace.id, spec=spec, now=now
-                    ):
-                        streamed += len(page)
-                        pages += 1
-                        session.expunge_all()  # a page at a time: nothing kept
-                stream_seconds = time.perf_counter() - began
-                # The campaigns' path: ids only, in the database (``matching_contact_ids``).
-                ids = 0
-                last: uuid.UUID | None = None
-                began = time.perf_counter()
-                selection = segments.matching_contact_ids(
-                    dialect=runtime.engine.dialect.name,
-                    workspace_id=workspace.id,
-                    spec=spec,
-                    now=now,
+    with run_directory("ovillo-bench-segments-") as directory:
+        async with migrated_runtime(args.db, directory) as runtime:
+            async with runtime.sessionmaker() as session:
+                workspace = await accounts_service.create_workspace(
+                    session=session, name="Bench", now=runtime.clock.now()
                 )
-                while True:
-                    query = selection if last is None else selection.where(Contact.id > last)
-                    async with runtime.sessionmaker() as session:
-                        page_ids = list(
-                            await session.scalars(query.order_by(Contact.id).limit(1000))
-                        )
-                    if not page_ids:
-                        break
-                    ids += len(page_ids)
-                    last = page_ids[-1]
-                ids_seconds = time.perf_counter() - began
-            finally:
-                await runtime.aclose()
+            started = time.perf_counter()
+            await fill(runtime, workspace.id, args.contacts)
+            fill_seconds = time.perf_counter() - started
+            rss_before = peak_rss_mb()
+            counts: dict[str, Any] = {}
+            now = runtime.clock.now()
+            for name, spec in FILTERS.items():
+                async with runtime.sessionmaker() as session:
+                    began = time.perf_counter()
+                    counted = await segments.count_segment(
+                        session=session,
+                        workspace_id=workspace.id,
+                        spec=segments.SegmentFilter.model_validate(spec),
+                        now=now,
+                    )
+                    counts[name] = {
+                        "seconds": round(time.perf_counter() - began, 3),
+                        "matching": counted.matching,
+                        "excluded_opted_out": counted.excluded_opted_out,
+                        "excluded_not_on_whatsapp": counted.excluded_not_on_whatsapp,
+                    }
+            streamed = 0
+            pages = 0
+            spec = segments.SegmentFilter.model_validate(FILTERS[args.stream])
+            began = time.perf_counter()
+            async with runtime.sessionmaker() as session:
+                async for page in segments.iter_matching_contacts(
+                    session=session, workspace_id=workspace.id, spec=spec, now=now
+                ):
+                    streamed += len(page)
+                    pages += 1
+                    session.expunge_all()  # a page at a time: nothing kept
+            stream_seconds = time.perf_counter() - began
+            # The campaigns' path: ids only, in the database (``matching_contact_ids``).
+            ids = 0
+            last: uuid.UUID | None = None
+            began = time.perf_counter()
+            selection = segments.matching_contact_ids(
+                dialect=runtime.engine.dialect.name,
+                workspace_id=workspace.id,
+                spec=spec,
+                now=now,
+            )
+            while True:
+                query = selection if last is None else selection.where(Contact.id > last)
+                async with runtime.sessionmaker() as session:
+                    page_ids = list(await session.scalars(query.order_by(Contact.id).limit(1000)))
+                if not page_ids:
+                    break
+                ids += len(page_ids)
+                last = page_ids[-1]
+            ids_seconds = time.perf_counter() - began
         return {
             "db": args.db,
             "contacts": args.contacts,
@@ -209,10 +174,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "ids_rows_per_second": round(ids / ids_seconds) if ids_seconds else None,
             "peak_rss_mb_before_counts": rss_before,
             "peak_rss_mb": peak_rss_mb(),
-            "load_average": [round(v, 2) for v in os.getloadavg()],
+            "load_average": load_average(),
         }
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def main() -> None:

@@ -31,15 +31,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import json
 import os
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,13 +45,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
+from harness import fresh_database, load_average, max_in_window, pace_figures, percentiles
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from tests.databases import (
-    create_postgres_database,
-    drop_postgres_database,
-    migrated_sqlite_template,
-)
 from tests.deployment import (
     Deployment,
     Number,
@@ -76,68 +69,10 @@ from ovillo.core.logging import configure_logging
 from ovillo.core.settings import DatabaseSettings
 from ovillo.inbox.models import Direction, Message
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "OVILLO_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 # Meta's pair rate lets 45 messages to one customer go at once; stay inside it.
 PER_CUSTOMER = 40
 THROUGHPUT_REFUSED = 130429
 SCENARIOS = {"one": 1, "ten": 10}
-
-
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def percentiles(values: Sequence[float], scale: float = 1.0) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * scale, 1)
-
-    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1] * scale, 1)}
-
-
-def max_in_window(times: Sequence[float], window: float = 1.0) -> int:
-    """The most events in any sliding window of ``window`` seconds, [t, t + window)."""
-    best = 0
-    for index, start in enumerate(times):
-        best = max(best, bisect.bisect_left(times, start + window, lo=index) - index)
-    return best
-
-
-def pace_figures(times: Sequence[float], cap: int) -> dict[str, Any]:
-    """Rates of one stream of accepted sends (seconds, sorted) against its cap."""
-    count = len(times)
-    span = times[-1] - times[0] if count > 1 else 0.0
-    figures: dict[str, Any] = {
-        "accepted": count,
-        "cap_mps": cap,
-        "span_s": round(span, 2),
-        "rate_mps": round((count - 1) / span, 1) if span > 0 else None,
-        "max_in_any_1s": max_in_window(times),
-    }
-    low, high = int(count * 0.1), int(count * 0.9)
-    if high - low > 1 and times[high] > times[low]:
-        steady = (high - low) / (times[high] - times[low])
-        figures["steady_mps"] = round(steady, 1)
-        figures["steady_share_of_cap"] = round(steady / cap, 3)
-    figures["crossed_cap"] = figures["max_in_any_1s"] > cap
-    return figures
-
-
-@asynccontextmanager
-async def fresh_database(kind: str, directory: Path) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{migrated_sqlite_template(directory)}"
-        return
-    url = create_postgres_database(POSTGRES_ADMIN_URL, directory)
-    try:
-        yield url
-    finally:
-        drop_postgres_database(POSTGRES_ADMIN_URL, url)
 
 
 async def wait_until(condition: Any, *, within: float, interval: float = 0.5) -> bool:
@@ -259,7 +194,7 @@ async def ingestion_figures(
         "states": dict(Counter(str(s) for _, _, s in rows)),
         "unapplied_at_end": await unapplied(),
         "drained_s_after_last_send": round(drained_after, 1),
-        "lag_ms": percentiles(lags, 1000),
+        "lag_ms": percentiles(lags, scale=1000),
     }
     if len(received) > 1:
         span = (max(received) - min(received)).total_seconds()
@@ -275,7 +210,7 @@ async def run_scenario(args: argparse.Namespace, scenario: str) -> dict[str, Any
     mps = args.mps if args.mps is not None else (1000 if scenario == "one" else 100)
     messages = args.messages or (20_000 if scenario == "one" else 10_000)
     directory = Path(tempfile.mkdtemp(prefix=f"ovillo-bench-send-{scenario}-"))
-    load_before = loadavg()
+    load_before = load_average()
     async with fresh_database(args.db, directory) as database_url:
         engine = create_engine(DatabaseSettings(url=database_url))
         settings = {"OVILLO_LOG__LEVEL": args.log_level}
@@ -359,7 +294,7 @@ async def run_scenario(args: argparse.Namespace, scenario: str) -> dict[str, Any
         scene_s=scene_s,
         enqueue_s=enqueue_s,
         cpu=(cpu_before, cpu_sending, cpu_after),
-        load=(load_before, loadavg()),
+        load=(load_before, load_average()),
     )
 
 
@@ -462,7 +397,7 @@ def report(
             "any_number_crossed_cap": any(n.get("crossed_cap") for n in per_number),
         },
         "per_number": per_number,
-        "queue_to_accepted_ms": percentiles(latencies, 1000),
+        "queue_to_accepted_ms": percentiles(latencies, scale=1000),
         "platform": outcome,
         "ingestion": ingest,
         "cpu_seconds_while_sending": sending_cpu,
