@@ -875,7 +875,8 @@ async def do_merge_imported(
     fresh = [contact for wa_id, contact in merged.items() if wa_id not in known]
     inserted: set[str] = set()
     if fresh:
-        rows = [sql.new_row(ids.new_id(now), contact) for contact in fresh]
+        new_ids = ids.new_ids(now, len(fresh))
+        rows = [sql.new_row(i, contact) for i, contact in zip(new_ids, fresh, strict=True)]
         inserted = set(
             await session.scalars(
                 sql.insert, {"rows": json.dumps(rows), "workspace_id": workspace_id, "now": now}
