@@ -5,7 +5,8 @@ Reading (pure, no database): ``open_table`` yields the headers and then ``(line,
 one row at a time; ``auto_mapping`` guesses each column's target from its header
 ("telefono" -> phone, "nombre" -> name, anything else -> a custom attribute), which the
 caller may override; ``read_row`` turns one row into a ``contacts_service.ImportedContact``
-or a ``Rejection`` naming the line, the field, the value and why.
+or a ``Rejection`` naming the line, the field, the value and why. Its phone numbers are
+normalised by prefix (``phone_cache``): the library's answers, at a fraction of the cost.
 
 Importing (``run_import``): batches of ``BATCH_ROWS`` rows are read and normalised in a
 thread (the event loop keeps serving meanwhile), then merged into the workspace's contacts
@@ -57,6 +58,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.errors import InvalidPhoneNumberError
 from ovillo.contacts.models import ContactImport, ContactImportReject
+from ovillo.contacts.phone_cache import normalize_by_prefix
 from ovillo.core import ids
 from ovillo.core.clock import Clock
 from ovillo.core.db import insert_for, sqlite_write_gate
@@ -531,7 +533,12 @@ def read_row(
     if number_text is None:
         return rejected(PHONE, "", "missing_phone", "the row has no phone number")
     try:
-        number = contacts_service.normalized_phone(number_text, field=PHONE, default_region=region)
+        try:
+            number = normalize_by_prefix(number_text, region)
+        except ValueError:  # not a number, or an unknown region: said as the service says it
+            number = contacts_service.normalized_phone(
+                number_text, field=PHONE, default_region=region
+            )
     except InvalidPhoneNumberError as error:
         reason = str(error.extra.get("reason", "invalid"))
         if reason == "unknown_default_region":
