@@ -339,33 +339,25 @@ async def _sync_outcomes(
         for row_id, status, code, title, detail, attempts in rows
         if status == MessageStatus.FAILED
     ]
-    table: Table = CampaignRecipient.__table__  # type: ignore[assignment]  # a Table
-    queued = table.c.state == RecipientState.QUEUED
-    if sent:
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), queued)
-            .values(
-                state=RecipientState.SENT,
-                attempts=bindparam("b_attempts"),
-                error_code=None,
-                finished_at=now,
-            ),
-            sent,
-        )
-    if failed:
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), queued)
-            .values(
-                state=RecipientState.FAILED,
-                attempts=bindparam("b_attempts"),
-                error_code=bindparam("b_code"),
-                error_reason=bindparam("b_reason"),
-                finished_at=now,
-            ),
-            failed,
-        )
+    await _move_recipients(
+        session,
+        sent,
+        from_state=RecipientState.QUEUED,
+        state=RecipientState.SENT,
+        attempts=bindparam("b_attempts"),
+        error_code=None,
+        finished_at=now,
+    )
+    await _move_recipients(
+        session,
+        failed,
+        from_state=RecipientState.QUEUED,
+        state=RecipientState.FAILED,
+        attempts=bindparam("b_attempts"),
+        error_code=bindparam("b_code"),
+        error_reason=bindparam("b_reason"),
+        finished_at=now,
+    )
     throttled = await _notice_throttling(session, campaign)
     stop = next(
         (
@@ -381,6 +373,28 @@ async def _sync_outcomes(
         campaign.updated_at = now
         campaigns_service.announce(session, campaign)
     return bool(rows), throttled
+
+
+async def _move_recipients(
+    session: AsyncSession,
+    rows: list[dict[str, Any]],
+    *,
+    from_state: RecipientState,
+    **values: Any,
+) -> None:
+    """Set ``values`` on the recipient rows of ``rows`` (each names its row as ``b_id``, and
+    carries the ``bindparam``s of ``values``) that are still in ``from_state``: one
+    executemany UPDATE. The state guard makes a row another round moved meanwhile stay as
+    it is."""
+    if not rows:
+        return
+    table: Table = CampaignRecipient.__table__  # type: ignore[assignment]  # a Table
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.state == from_state)
+        .values(**values),
+        rows,
+    )
 
 
 async def _notice_throttling(session: AsyncSession, campaign: Campaign) -> int:
@@ -662,36 +676,28 @@ async def _queue(
     for message, links in zip(messages, link_sets, strict=True):
         if links:
             templates_service.do_bind_links(links=links, message_id=message.id)
-    table: Table = CampaignRecipient.__table__  # type: ignore[assignment]  # a Table
-    pending = table.c.state == RecipientState.PENDING
-    if messages:
-        # The rows are this transaction's (locked by the claim on PostgreSQL; SQLite's one
-        # writer), so each pending row becomes queued with exactly its message.
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), pending)
-            .values(
-                state=RecipientState.QUEUED,
-                message_id=bindparam("b_message"),
-                queued_at=now,
-                attempts=table.c.attempts + 1,
-            ),
-            [
-                {"b_id": row_id, "b_message": message.id}
-                for row_id, message in zip(queued_rows, messages, strict=True)
-            ],
-        )
-    if failures:
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"), pending)
-            .values(
-                state=RecipientState.FAILED,
-                error_reason=bindparam("b_reason"),
-                finished_at=now,
-            ),
-            failures,
-        )
+    # The rows are this transaction's (locked by the claim on PostgreSQL; SQLite's one
+    # writer), so each pending row becomes queued with exactly its message.
+    await _move_recipients(
+        session,
+        [
+            {"b_id": row_id, "b_message": message.id}
+            for row_id, message in zip(queued_rows, messages, strict=True)
+        ],
+        from_state=RecipientState.PENDING,
+        state=RecipientState.QUEUED,
+        message_id=bindparam("b_message"),
+        queued_at=now,
+        attempts=CampaignRecipient.__table__.c.attempts + 1,
+    )
+    await _move_recipients(
+        session,
+        failures,
+        from_state=RecipientState.PENDING,
+        state=RecipientState.FAILED,
+        error_reason=bindparam("b_reason"),
+        finished_at=now,
+    )
     log.info(
         "campaign_recipients_queued",
         campaign_id=str(campaign.id),
