@@ -9,8 +9,9 @@ tags). Imports it into a fresh database
 ``contacts.importing`` as the CLI does, and checks the outcome: every row counted once,
 one contact per number, the rejects as many as the broken rows.
 
-Prints one JSON object: rows/s, seconds, peak RSS of the process (``ru_maxrss``) before and
-after the import (the generator's share is the "before"), counts::
+Prints one JSON object: rows/s (overall, per CPU second of this process, and for each tenth
+of the file), seconds, peak RSS of the process (``ru_maxrss``) before and after the import
+(the generator's share is the "before"), counts::
 
     .venv/bin/python bench/contacts_import.py --rows 20000
     .venv/bin/python bench/contacts_import.py            # 1,000,000 rows
@@ -19,8 +20,10 @@ after the import (the generator's share is the "before"), counts::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -31,12 +34,17 @@ from sqlalchemy import func, select
 
 from ovillo.accounts import service as accounts_service
 from ovillo.contacts import importing
-from ovillo.contacts.models import Contact
+from ovillo.contacts.models import Contact, ContactImport
 from ovillo.core.logging import configure_logging
 
 NAMES = ["María", "José", "Núñez", "Pérez", "Gómez", "Ramírez", "Sofía", "Peña", "Ana", "Luis"]
 PLANS = ["oro", "plata", "bronce"]
 BROKEN = ["llámame", "12", "", "55 1234"]
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def write_file(path: Path, *, rows: int, bad_share: float, duplicate_share: float) -> int:
@@ -90,7 +98,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     overrides={"Etiquetas": "tags"},
                     now=runtime.clock.now(),
                 )
-            started = time.perf_counter()
+            # Rows/s of each tenth of the file: does the rate fall as the table grows?
+            marks: list[tuple[int, float]] = []
+
+            def progress(contact_import: ContactImport) -> None:
+                tenth = max(args.rows // 10, 1)
+                if contact_import.rows_read // tenth > marks[-1][0] // tenth:
+                    marks.append((contact_import.rows_read, time.perf_counter()))
+
+            importing.process_holder()  # the worker's modules imported before the clock starts
+            started, cpu_started = time.perf_counter(), cpu_seconds()
+            marks.append((0, started))
             done = await importing.run_import(
                 engine=runtime.engine,
                 sessionmaker=runtime.sessionmaker,
@@ -98,8 +116,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 import_id=begun.id,
                 path=source,
                 holder=importing.process_holder(),
+                on_progress=progress,
             )
             seconds = time.perf_counter() - started
+            cpu = cpu_seconds() - cpu_started
             async with runtime.sessionmaker() as session:
                 contacts = await session.scalar(
                     select(func.count())
@@ -114,6 +134,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "error": done.error,
             "seconds": round(seconds, 1),
             "rows_per_second": round(done.rows_read / seconds),
+            # This process's CPU time (not the database server's): steadier than wall time
+            # on a shared machine.
+            "cpu_seconds": round(cpu, 1),
+            "rows_per_cpu_second": round(done.rows_read / cpu),
+            "rows_per_second_by_tenth": [
+                round((rows - rows_before) / (at - before))
+                for (rows_before, before), (rows, at) in itertools.pairwise(marks)
+                if at > before
+            ],
             "created": done.created,
             "updated": done.updated,
             "rejected": done.rejected,
