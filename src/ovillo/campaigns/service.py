@@ -8,8 +8,6 @@ commit (``campaign_updated`` on the live bus).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from ovillo.campaigns.schemas import CampaignCounts, CampaignCreate, SendWindow
 from ovillo.channels import service as channels_service
 from ovillo.channels.errors import ChannelDisconnectedError
 from ovillo.contacts import segments
+from ovillo.core import paging
 from ovillo.core.events import publish_on_commit
 from ovillo.core.notify import notify
 from ovillo.inbox import outbox
@@ -451,17 +450,13 @@ _CHUNK = 1000
 
 
 def encode_recipient_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"r1:{last_id}".encode()).decode().rstrip("=")
+    return paging.encode_cursor(f"r1:{last_id}")
 
 
 def decode_recipient_cursor(cursor: str) -> int:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, value = raw.partition(":")
-        if prefix != "r1":
-            raise ValueError(raw)
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return int(paging.decode_cursor(cursor, prefix="r1:") or "")
+    except ValueError:
         raise CampaignInvalidError(
             "cursor: not a cursor of this list; pass next_cursor as it came",
             violations=[_violation("cursor", "cursor_invalid", "Not a cursor of this list.")],

@@ -16,8 +16,6 @@ them in one query; every change to those goes through their own service.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,7 +46,7 @@ from ovillo.cloudapi.media import MEDIA_LIMITS, MediaKind, media_kind_for_mime
 from ovillo.cloudapi.messages import parse_outbound_message
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.models import Contact
-from ovillo.core import idempotency, ids
+from ovillo.core import idempotency, ids, paging
 from ovillo.core.db import insert_for
 from ovillo.core.runtime import Runtime
 from ovillo.core.storage import (
@@ -118,21 +116,19 @@ class Actor:
 # --- Cursors -----------------------------------------------------------------------------
 
 
+# The inbox's cursors (lists here, search in ``inbox.search``): `core.paging`'s, refused
+# with the inbox's own error.
 def _encode(raw: str) -> str:
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return paging.encode_cursor(raw)
 
 
 def _decode(cursor: str, *, prefix: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raw = ""
-    # base64 decoding skips stray characters; only the exact string we issued counts.
-    if not raw.startswith(prefix) or _encode(raw) != cursor.rstrip("="):
+    position = paging.decode_cursor(cursor, prefix=prefix)
+    if position is None:
         raise InvalidCursorError(
             "the cursor is not valid: pass `next_cursor` from the previous page as it came"
         )
-    return raw.removeprefix(prefix)
+    return position
 
 
 _CONVERSATION_CURSOR: Final = "cv1|"
