@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ovillo.accounts import service as accounts_service
+from ovillo.channels.models import Channel
 from ovillo.core.db import create_engine, create_sessionmaker
 from ovillo.core.ids import new_token
 from ovillo.core.settings import DatabaseSettings
@@ -31,6 +32,25 @@ _display_numbers = itertools.count(100)
 def next_display_number() -> str:
     """A display number like Meta's test numbers, unique within the test run."""
     return f"+1 555-{next(_display_numbers) % 10_000:04d}"
+
+
+def stub_channel(*, workspace_id: uuid.UUID, now: datetime, **fields: Any) -> Channel:
+    """A number's row, to add to a session, with placeholder secrets and no reachable Graph
+    API: for tests that never send. ``fields`` set any column."""
+    values: dict[str, Any] = {
+        "phone_number_id": uuid.uuid4().hex[:15],
+        "waba_id": "1",
+        "display_phone_number": "+1 555-0100",
+        "verified_name": "Acme",
+        "access_token_encrypted": "x",
+        "app_secret_encrypted": "x",
+        "webhook_verify_token": "x",
+        "graph_api_url": "http://127.0.0.1:9",
+        "graph_api_version": "v23.0",
+        "created_at": now,
+        "updated_at": now,
+    }
+    return Channel(workspace_id=workspace_id, **{**values, **fields})
 
 
 async def make_workspace(

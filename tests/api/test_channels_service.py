@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ovillo.channels import service as channels_service
-from ovillo.channels.models import Channel
 from ovillo.cloudapi.webhooks import PhoneNumberQualityUpdateValue
 from ovillo.core.db import create_engine, create_sessionmaker
 from ovillo.core.settings import DatabaseSettings
-from tests.factories import make_workspace
+from tests.factories import make_workspace, stub_channel
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -20,22 +19,14 @@ async def test_quality_updates_and_lookups_by_meta_ids(database_url: str) -> Non
     try:
         sessions = create_sessionmaker(engine)
         async with sessions() as session:
-            channel = Channel(
+            channel = stub_channel(
                 workspace_id=workspace_id,
+                now=NOW,
                 phone_number_id="1065",
                 waba_id="2200",
-                display_phone_number="+1 555-010-0000",
-                verified_name="Acme",
-                access_token_encrypted="x",
-                app_secret_encrypted="y",
-                webhook_verify_token="z",
-                graph_api_url="http://127.0.0.1:1",
-                graph_api_version="v23.0",
                 quality_rating="GREEN",
                 messaging_limit_tier="TIER_250",
                 throughput_mps=80,
-                created_at=NOW,
-                updated_at=NOW,
             )
             session.add(channel)
             await session.commit()

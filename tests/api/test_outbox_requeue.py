@@ -26,6 +26,7 @@ from ovillo.core.settings import DatabaseSettings
 from ovillo.inbox import outbox
 from ovillo.inbox import service as inbox_service
 from ovillo.inbox.models import AuthorType, Message, MessageStatus
+from tests.factories import stub_channel
 
 GRACE = timedelta(seconds=120)
 CLAIMED_AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -95,19 +96,8 @@ async def stuck(database_url: str) -> AsyncIterator[Stuck]:
     now = CLAIMED_AT - timedelta(minutes=5)
     async with sessionmaker() as session:
         workspace = await accounts_service.create_workspace(session=session, name="A", now=now)
-        channel = Channel(
-            workspace_id=workspace.id,
-            phone_number_id="1000001",
-            waba_id="2000001",
-            display_phone_number="+1 555-0100",
-            verified_name="A",
-            access_token_encrypted="-",
-            app_secret_encrypted="-",
-            webhook_verify_token="-",
-            graph_api_url="http://127.0.0.1:9",
-            graph_api_version="v23.0",
-            created_at=now,
-            updated_at=now,
+        channel = stub_channel(
+            workspace_id=workspace.id, now=now, phone_number_id="1000001", waba_id="2000001"
         )
         session.add(channel)
         await session.flush()

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ovillo.channels.models import Channel
 from ovillo.contacts import segments
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.models import Contact
@@ -22,7 +21,7 @@ from ovillo.core.db import create_engine, create_sessionmaker
 from ovillo.core.settings import DatabaseSettings
 from ovillo.inbox.models import Conversation, ConversationStatus
 from ovillo.server import PlatformServer
-from tests.factories import auth, make_workspace
+from tests.factories import auth, make_workspace, stub_channel
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -64,20 +63,7 @@ async def _people(sessions: async_sessionmaker[AsyncSession], workspace_id: uuid
                     update(Contact).where(Contact.id == contact.id).values(not_on_whatsapp_at=NOW)
                 )
                 await session.commit()
-        channel = Channel(
-            workspace_id=workspace_id,
-            phone_number_id=uuid.uuid4().hex[:15],
-            waba_id="1",
-            display_phone_number="+1 555-0100",
-            verified_name="Acme",
-            access_token_encrypted="x",
-            app_secret_encrypted="x",
-            webhook_verify_token="x",
-            graph_api_url="http://127.0.0.1:9",
-            graph_api_version="v23.0",
-            created_at=NOW,
-            updated_at=NOW,
-        )
+        channel = stub_channel(workspace_id=workspace_id, now=NOW)
         session.add(channel)
         await session.flush()
         by_name = {

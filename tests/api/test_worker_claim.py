@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from ovillo.accounts.models import Workspace
-from ovillo.channels.models import Channel
 from ovillo.contacts.models import Contact
 from ovillo.core.runtime import Runtime
 from ovillo.inbox import outbox
 from ovillo.inbox.models import AuthorType, Conversation, Message, MessageStatus
 from ovillo.worker.leases import acquire_lease_token
 from tests.databases import settings_for
+from tests.factories import stub_channel
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -39,20 +39,7 @@ async def _conversation(runtime: Runtime) -> Conversation:
         workspace = Workspace(name="Acme", created_at=T0)
         session.add(workspace)
         await session.flush()
-        channel = Channel(
-            workspace_id=workspace.id,
-            phone_number_id=uuid.uuid4().hex[:15],
-            waba_id="1",
-            display_phone_number="+1 555-0100",
-            verified_name="Acme",
-            access_token_encrypted="x",
-            app_secret_encrypted="x",
-            webhook_verify_token="x",
-            graph_api_url="http://127.0.0.1:9",
-            graph_api_version="v23.0",
-            created_at=T0,
-            updated_at=T0,
-        )
+        channel = stub_channel(workspace_id=workspace.id, now=T0)
         contact = Contact(
             workspace_id=workspace.id, wa_id="15550100999", created_at=T0, updated_at=T0
         )
