@@ -285,6 +285,14 @@ async def test_presence_shows_who_is_viewing_and_typing_within_the_workspace(
         # She leaves: gone at once; a page that vanished without a word, after the expiry.
         assert (await ana.beat(cid, leave="1")).status_code == 204
         assert "Ana" not in (await beto.client.get(f"/inbox/{cid}/presence")).text
+        # A form's post reloads her page on the same conversation; the new page reports
+        # before the old one's goodbye arrives: the late goodbye does not hide her.
+        await ana.beat(cid, page="old-page")
+        await ana.beat(cid, page="new-page")
+        assert (await ana.beat(cid, leave="1", page="old-page")).status_code == 204
+        assert "Ana is viewing" in (await beto.client.get(f"/inbox/{cid}/presence")).text
+        assert (await ana.beat(cid, leave="1", page="new-page")).status_code == 204
+        assert "Ana" not in (await beto.client.get(f"/inbox/{cid}/presence")).text
         await ana.beat(cid)
         await desk.advance(31)
         assert "Ana" not in (await beto.client.get(f"/inbox/{cid}/presence")).text

@@ -280,6 +280,10 @@ class Presence(Base):
     )
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     typing_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Which page wrote the row (a random id each page makes): a page that goes away clears
+    # the row only if it is still its own, not a newer page's (the next page of a
+    # navigation may report before the old one's goodbye arrives).
+    page_id: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class ConversationRead(Base):

@@ -59,9 +59,10 @@ async def report_presence(
     conversation_id: uuid.UUID | None,
     typing: bool,
     now: datetime,
+    page_id: str | None = None,
 ) -> None:
-    """The user's page is open (on ``conversation_id``, or on a list when None), typing or
-    not. A conversation of another workspace is not found (404)."""
+    """The user's page ``page_id`` is open (on ``conversation_id``, or on a list when None),
+    typing or not. A conversation of another workspace is not found (404)."""
     if conversation_id is not None:
         await inbox_service.get_conversation_or_raise(
             session=session, workspace_id=workspace_id, conversation_id=conversation_id
@@ -75,6 +76,7 @@ async def report_presence(
         "conversation_id": conversation_id,
         "seen_at": now,
         "typing_at": now if typing and conversation_id is not None else None,
+        "page_id": page_id,
     }
     statement = insert_for(session)(Presence).values(user_id=user_id, **values)
     # Two tabs of one user may report at once: the later write wins, no duplicate row.
@@ -102,14 +104,18 @@ async def leave(
     user_id: uuid.UUID,
     conversation_id: uuid.UUID | None,
     now: datetime,
+    page_id: str | None = None,
 ) -> None:
-    """The user's page on ``conversation_id`` (None: a list) closed or moved away: not
-    viewing anything, gone until the next page reports. When the next page (navigating
-    within the inbox) reported first, its report stands."""
+    """The user's page ``page_id`` on ``conversation_id`` (None: a list) closed or moved
+    away: not viewing anything, gone until the next page reports. When the next page
+    (navigating within the inbox, even to the same conversation, as a form's post does)
+    reported first, its report stands: the goodbye of a page clears only its own row."""
     row = await session.scalar(
         select(Presence).where(Presence.workspace_id == workspace_id, Presence.user_id == user_id)
     )
     if row is None or row.conversation_id != conversation_id:
+        return
+    if page_id is not None and row.page_id is not None and row.page_id != page_id:
         return
     before = _state(row, now)
     row.conversation_id = None

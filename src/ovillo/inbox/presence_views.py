@@ -64,17 +64,20 @@ async def report(
     conversation_id: Annotated[str, Form(max_length=64)] = "",
     typing: Annotated[str, Form(max_length=8)] = "",
     leave: Annotated[str, Form(max_length=8)] = "",
+    page: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """A page's heartbeat: on a conversation (its presence line comes back) or on a list
-    (204); ``leave=1`` when the page goes away."""
+    (204); ``leave=1`` when the page goes away. ``page`` is the id the page made for itself
+    (a page without one, an older script, is still counted)."""
     me = viewer.me
+    page_id = page or None
     on = form_id(conversation_id)
     if conversation_id and on is None:
         return Response(status_code=422)
     if leave:
         await presence.leave(
             session=session, workspace_id=me.workspace_id, user_id=me.user_id,
-            conversation_id=on, now=clock.now(),
+            conversation_id=on, now=clock.now(), page_id=page_id,
         )  # fmt: skip
         return Response(status_code=204)
     await presence.report_presence(
@@ -84,6 +87,7 @@ async def report(
         conversation_id=on,
         typing=typing == "1",
         now=clock.now(),
+        page_id=page_id,
     )
     if on is None:
         return Response(status_code=204)

@@ -123,6 +123,9 @@
     const hx = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
     if (hx["X-CSRF-Token"]) headers["X-CSRF-Token"] = hx["X-CSRF-Token"];
   } catch (_) { /* no token: the server refuses, nothing shows */ }
+  // This page's own id: its goodbye then clears only what it reported, not the report of
+  // the next page, which may arrive first (a form's post reloads the same conversation).
+  const page = Date.now().toString(36) + Math.random().toString(36).slice(2);
   let typing = false;
   let typingSentAt = 0;
   let idle = null;
@@ -142,6 +145,7 @@
     const form = new FormData();
     form.set("conversation_id", conversation);
     form.set("typing", typing ? "1" : "0");
+    form.set("page", page);
     for (const [key, value] of Object.entries(extra || {})) form.set(key, value);
     const response = await fetch("/inbox/presence", {
       method: "POST", body: form, headers, credentials: "same-origin", keepalive: true,
