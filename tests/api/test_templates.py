@@ -130,6 +130,17 @@ async def upload_png(desk: Desk) -> dict[str, Any]:
     return media
 
 
+async def upload_header_sample(
+    desk: Desk, name: str = "header.png", data: bytes = PNG, mime: str = "image/png"
+) -> httpx.Response:
+    return await desk.http.post(
+        "/api/v1/templates/header-samples",
+        headers=desk.headers,
+        data={"number_id": desk.number["id"]},
+        files={"file": (name, data, mime)},
+    )
+
+
 async def approved(desk: Desk, body: dict[str, Any]) -> dict[str, Any]:
     created = await create(desk, body)
     assert created.status_code == 201, created.text
@@ -528,17 +539,11 @@ async def test_a_paused_template_is_refused_with_metas_reason(desk: Desk) -> Non
 
 
 async def test_a_header_sample_meta_cannot_review_is_refused(desk: Desk) -> None:
-    def sample(name: str, data: bytes, mime: str) -> Any:
-        return desk.http.post(
-            "/api/v1/templates/header-samples",
-            headers=desk.headers,
-            data={"number_id": desk.number["id"]},
-            files={"file": (name, data, mime)},
-        )
-
-    text = await sample("notes.txt", b"not a picture", "text/plain")
+    text = await upload_header_sample(desk, "notes.txt", b"not a picture", "text/plain")
     # WhatsApp sends WebP stickers, but a template's header sample is JPEG, PNG, MP4 or PDF.
-    webp = await sample("sticker.webp", b"RIFF\x1a\x00\x00\x00WEBPVP8 " + b"x" * 18, "image/webp")
+    webp = await upload_header_sample(
+        desk, "sticker.webp", b"RIFF\x1a\x00\x00\x00WEBPVP8 " + b"x" * 18, "image/webp"
+    )
 
     assert text.status_code == 422, text.text
     assert webp.status_code == 422, webp.text
@@ -547,12 +552,7 @@ async def test_a_header_sample_meta_cannot_review_is_refused(desk: Desk) -> None
 
 
 async def test_variables_by_name_reach_a_customer_whose_window_is_closed(desk: Desk) -> None:
-    uploaded = await desk.http.post(
-        "/api/v1/templates/header-samples",
-        headers=desk.headers,
-        data={"number_id": desk.number["id"]},
-        files={"file": ("header.png", PNG, "image/png")},
-    )
+    uploaded = await upload_header_sample(desk)
     assert uploaded.status_code == 201, uploaded.text
     sample = uploaded.json()
     assert sample["header_handle"].startswith("4::")
@@ -611,12 +611,7 @@ async def test_variables_by_name_reach_a_customer_whose_window_is_closed(desk: D
 
 
 async def test_a_header_media_is_uploaded_again_before_metas_30_days_end(desk: Desk) -> None:
-    uploaded = await desk.http.post(
-        "/api/v1/templates/header-samples",
-        headers=desk.headers,
-        data={"number_id": desk.number["id"]},
-        files={"file": ("header.png", PNG, "image/png")},
-    )
+    uploaded = await upload_header_sample(desk)
     assert uploaded.status_code == 201, uploaded.text
     sample = uploaded.json()
     template = await approved(desk, {**order_update(), "header_media_id": sample["header_media_id"],
