@@ -8,6 +8,17 @@ a GIN index over the stored vector of the folded text (migrations ``search`` and
 Contacts are the contacts domain's (``contacts.search``). Ranked best first (bm25 on
 SQLite, ``ts_rank`` on PostgreSQL) among the newest ``CANDIDATES`` matches, newest first
 among equals; pages by offset.
+
+On PostgreSQL the newest ``CANDIDATES`` matches are found one of two ways, whichever reads
+less for this query; both give the same rows. A *walk* reads the workspace's messages
+newest first (index ``ix_message_search_walk``) until it has them: quick when the words
+are common, a whole-table read when they are rare. The *index* way takes every match from
+the GIN index, then the newest: quick for a rare word, but a common word's whole posting
+list. The planner cannot choose well by itself: its estimate for a prefix (``canc:*``) is a
+fixed guess unless the column has hundreds of distinct words, so it walked the whole table
+for a rare word and read whole posting lists for two common ones. So the choice is made
+here, from how often the query and each of its words match among the newest ``SAMPLE``
+messages (``_pg_prefers_walk``).
 """
 
 from __future__ import annotations
@@ -47,16 +58,69 @@ _SQLITE = text(
     " ORDER BY message_search.rowid DESC LIMIT :candidates"
     ") ORDER BY score, seq DESC LIMIT :limit OFFSET :offset"
 )
-_POSTGRES = text(
+_PG_QUERY: Final = "to_tsquery('simple'::regconfig, :query)"
+# Ranks the newest ``CANDIDATES`` matches of ``{matches}`` (rows with seq and search_vector).
+_PG_RANKED: Final = (
     "SELECT seq FROM ("
-    f" SELECT seq, ts_rank({PG_DOCUMENT}, to_tsquery('simple'::regconfig, :query)) AS score"
-    " FROM ("
-    "  SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
-    f"  AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :query)"
-    "  ORDER BY seq DESC LIMIT :candidates"
-    " ) AS newest"
+    f" SELECT seq, ts_rank({PG_DOCUMENT}, {_PG_QUERY}) AS score"
+    " FROM (SELECT seq, search_vector FROM {matches} ORDER BY seq DESC LIMIT :candidates)"
+    " AS newest"
     ") AS scored ORDER BY score DESC, seq DESC LIMIT :limit OFFSET :offset"
 )
+# The walk: ``OFFSET 0`` keeps the match out of the subquery, so the planner cannot turn the
+# newest-first read into a GIN scan; the outer LIMIT stops it at the last candidate.
+_POSTGRES_WALK = text(
+    _PG_RANKED.format(
+        matches="(SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
+        " ORDER BY seq DESC OFFSET 0) AS recent"
+        f" WHERE {PG_DOCUMENT} @@ {_PG_QUERY}"
+    )
+)
+# The index: every match, from the GIN index, kept apart so no newest-first read is mixed in.
+_POSTGRES_INDEX = text(
+    "WITH hits AS MATERIALIZED ("
+    " SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
+    f" AND {PG_DOCUMENT} @@ {_PG_QUERY}"
+    ") " + _PG_RANKED.format(matches="hits")
+)
+
+# How many of the newest messages ``_pg_prefers_walk`` looks at, and what it weighs: a row
+# walked (read and matched), a GIN posting read for a prefix, a match's row fetched by the
+# index way (scattered in the table). Measured on bench/inbox.py's database, roughly.
+SAMPLE: Final = 2_000
+WALK_ROW_COST: Final = 1.6
+POSTING_COST: Final = 0.8
+FETCH_COST: Final = 6.0
+
+
+async def _pg_prefers_walk(
+    session: AsyncSession, *, workspace_id: uuid.UUID, terms: list[str]
+) -> bool:
+    """Whether walking the newest messages reads less than the GIN index for ``terms``:
+    the walk reads about ``CANDIDATES / density`` rows (all the workspace's if none of the
+    newest match), the index every posting of each word in the whole table and then a row
+    per match. Densities are those among the newest ``SAMPLE`` messages."""
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :term{i}))"
+        for i in range(len(terms))
+    )
+    statement = text(
+        f"SELECT count(*), count(*) FILTER (WHERE {PG_DOCUMENT} @@ {_PG_QUERY}), {counts},"
+        " (SELECT reltuples FROM pg_class WHERE oid = 'message'::regclass)"
+        " FROM (SELECT search_vector FROM message WHERE workspace_id = :workspace_id"
+        " ORDER BY seq DESC LIMIT :sample) AS recent"
+    )
+    params: dict[str, object] = {
+        "workspace_id": workspace_id, "query": tsquery_text(terms), "sample": SAMPLE,
+    } | {f"term{i}": tsquery_text([term]) for i, term in enumerate(terms)}  # fmt: skip
+    row = (await session.execute(statement, params)).one()
+    sampled, hits, *per_term, table_rows = row
+    if sampled < SAMPLE:
+        return True  # the workspace's messages are fewer than the sample: a short walk
+    rows = max(float(table_rows or 0), float(sampled))
+    walk = WALK_ROW_COST * (min(CANDIDATES * sampled / hits, rows) if hits else rows)
+    index = rows / sampled * (POSTING_COST * sum(per_term) + FETCH_COST * hits)
+    return bool(walk <= index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +159,8 @@ async def search_messages(
     params: dict[str, object] = {"limit": limit, "offset": offset, "candidates": CANDIDATES}
     if session.get_bind().dialect.name == "postgresql":
         params |= {"workspace_id": workspace_id, "query": tsquery_text(terms)}
-        statement = _POSTGRES
+        walk = await _pg_prefers_walk(session, workspace_id=workspace_id, terms=terms)
+        statement = _POSTGRES_WALK if walk else _POSTGRES_INDEX
     else:
         params |= {"workspace_id": workspace_id.hex, "match": fts5_match(terms)}
         statement = _SQLITE
