@@ -7,8 +7,9 @@ a figure, not as a flaky test.
 
 Runs a deployment as tests/deployment.py does: `ovillo emulator`, `ovillo serve`, a second
 `ovillo serve` replica and an `ovillo worker`, each its own process, on a fresh PostgreSQL
-database (``--db sqlite``: a SQLite file, one `serve` and the worker, no replica). Both replicas
-hold an open ``GET /api/v1/events`` stream. One customer at a time writes through the
+database (``--db sqlite``: a SQLite file and one `serve` with its worker embedded, as
+SQLite runs: its live events stay within the process). Both replicas hold an open
+``GET /api/v1/events`` stream. One customer at a time writes through the
 emulator; the clock runs from the emulator's 201 (the webhook is on its way) until the
 ``message_created`` event is read on each stream.
 
@@ -56,11 +57,15 @@ async def run(messages: int, db: str) -> dict[str, Any]:
         directory = Path(tmp)
         async with (
             fresh_database(db, directory) as url,
-            Deployment(directory=directory, database_url=url) as deployment,
+            Deployment(
+                directory=directory,
+                database_url=url,
+                settings={"OVILLO_WORKER__EMBEDDED": "true"} if db == "sqlite" else None,
+            ) as deployment,
             contextlib.AsyncExitStack() as stack,
         ):
-            await deployment.start_worker()
             if db == "postgres":
+                await deployment.start_worker()
                 await deployment.start_replica()
             _, api_key = await make_workspace(url)
             urls = [deployment.url] + [replica.url for replica in deployment.replicas]
