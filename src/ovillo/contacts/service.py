@@ -845,11 +845,11 @@ async def do_merge_imported(
 
     One contact per number: rows naming the same ``wa_id`` (in the batch, or a contact the
     workspace already has) are merged (``merge_imported``), so ``created + updated ==
-    len(contacts)``. Three statements whatever the batch's size: one lookup of the numbers
-    the workspace has, one ``INSERT ... ON CONFLICT DO NOTHING`` of the others and one
-    ``UPDATE`` of the merged ones, the rows travelling as one JSON document (a statement of
-    thousands of parameters costs more to build than to run). A number inserted by someone
-    else between the lookup and the insert is merged into theirs. Does not commit.
+    len(contacts)``. Three statements whatever the batch's size: one ``INSERT ... ON
+    CONFLICT DO NOTHING RETURNING`` of every number, one lookup of those it did not insert
+    (the workspace has them, or someone inserted them meanwhile) and one ``UPDATE`` merging
+    the row into them, the rows travelling as one JSON document (a statement of thousands
+    of parameters costs more to build than to run). Does not commit.
     """
     merged: dict[str, ImportedContact] = {}
     for contact in contacts:
@@ -866,31 +866,28 @@ async def do_merge_imported(
     if not merged:
         return 0, len(contacts)
     sql = _ImportSQL.for_session(session)
-    known = await _known_contacts(session, workspace_id, list(merged))
-    fresh = [contact for wa_id, contact in merged.items() if wa_id not in known]
-    inserted: set[str] = set()
-    if fresh:
-        new_ids = ids.new_ids(now, len(fresh))
-        rows = [sql.new_row(i, contact) for i, contact in zip(new_ids, fresh, strict=True)]
-        inserted = set(
-            await session.scalars(
-                sql.insert, {"rows": json.dumps(rows), "workspace_id": workspace_id, "now": now}
-            )
+    # Insert them all: the numbers the workspace already has are the ones not inserted,
+    # found by the unique index the insert probes anyway (a lookup of the whole batch first
+    # read thousands of index and table pages for the few that exist).
+    new_ids = ids.new_ids(now, len(merged))
+    rows = [sql.new_row(i, contact) for i, contact in zip(new_ids, merged.values(), strict=True)]
+    inserted = set(
+        await session.scalars(
+            sql.insert, {"rows": json.dumps(rows), "workspace_id": workspace_id, "now": now}
         )
-    # Numbers someone else inserted meanwhile (PostgreSQL; SQLite's writer is this one).
-    raced = [contact.wa_id for contact in fresh if contact.wa_id not in inserted]
-    if raced:
-        known.update(await _known_contacts(session, workspace_id, raced))
-        if any(wa_id not in known for wa_id in raced):
+    )
+    existing = [wa_id for wa_id in merged if wa_id not in inserted]
+    if existing:
+        known = await _known_contacts(session, workspace_id, existing)
+        if len(known) != len(existing):
             # Deleted between our insert and this lookup: the caller's batch is retried.
             raise LookupError("an imported contact was neither inserted nor found")
-    changes = [
-        sql.changed_row(contact_id, *merge_imported(
-            name=name, attributes=attributes or {}, tags=tags or [], incoming=merged[wa_id]
-        ))
-        for wa_id, (contact_id, name, attributes, tags) in known.items()
-    ]  # fmt: skip
-    if changes:
+        changes = [
+            sql.changed_row(contact_id, *merge_imported(
+                name=name, attributes=attributes or {}, tags=tags or [], incoming=merged[wa_id]
+            ))
+            for wa_id, (contact_id, name, attributes, tags) in known.items()
+        ]  # fmt: skip
         await session.execute(sql.update, {"rows": json.dumps(changes), "now": now})
     created = len(inserted)
     return created, len(contacts) - created
