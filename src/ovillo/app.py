@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from ovillo import __version__, demo
 from ovillo.accounts.api import router as accounts_router
+from ovillo.accounts.teams_api import router as teams_router
 from ovillo.accounts.views import router as accounts_pages
 from ovillo.campaigns.api import router as campaigns_router
 from ovillo.campaigns.views import router as campaigns_pages
@@ -32,6 +33,7 @@ from ovillo.core.errors import install_problem_handlers
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings, get_settings
 from ovillo.inbox.api import router as inbox_router
+from ovillo.inbox.presence_api import router as presence_router
 from ovillo.inbox.views import router as inbox_pages
 from ovillo.templates.api import redirect_router as links_router
 from ovillo.templates.api import router as templates_router
@@ -98,6 +100,8 @@ def create_app(
     app.include_router(contact_imports_router, prefix="/api/v1")
     app.include_router(contacts_router, prefix="/api/v1")
     app.include_router(inbox_router, prefix="/api/v1")
+    app.include_router(teams_router, prefix="/api/v1")
+    app.include_router(presence_router, prefix="/api/v1")
     app.include_router(campaigns_router, prefix="/api/v1")
     install_pages(app, settings)
     app.include_router(accounts_pages)
