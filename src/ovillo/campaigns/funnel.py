@@ -7,7 +7,9 @@ to count it); the CSV streams a page of recipients at a time, each page in a sho
 of its own.
 
 - targeted, sent, delivered, read, failed, skipped: ``service.campaign_counts``;
-- replied: the recipient wrote in the conversation after the campaign's message;
+- replied: the recipient wrote a message attributed to the campaign when it was received
+  (``message.campaign_id``: a reply quoting the campaign's message, or written within 24
+  hours of it with nothing sent in between, ``rules.attribution``);
 - clicked: contacts who followed a tracked link of the campaign (templates' click stats);
 - failed by reason: Meta's error code and title (ours when the send never reached Meta);
 - opted out: recipients who opted out of marketing since (they were opted in when
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -73,13 +75,14 @@ class Funnel:
     hours: tuple[HourCounts, ...]
 
 
-def _replied() -> ColumnElement[bool]:
-    later = aliased(Message)
+def _replied(campaign_id: uuid.UUID) -> ColumnElement[bool]:
+    """The recipient answered the campaign (``ix_message_campaign``)."""
+    reply = aliased(Message)
     return exists(
-        select(later.seq).where(
-            later.conversation_id == Message.conversation_id,
-            later.seq > Message.seq,
-            later.direction == Direction.INBOUND,
+        select(reply.seq).where(
+            reply.campaign_id == campaign_id,
+            reply.contact_id == CampaignRecipient.contact_id,
+            reply.direction == Direction.INBOUND,
         )
     )
 
@@ -103,10 +106,10 @@ async def get_funnel(*, session: AsyncSession, campaign: Campaign) -> Funnel:
     ]
     replied = await _count(
         session,
-        select(func.count())
-        .select_from(CampaignRecipient)
-        .join(Message, Message.id == CampaignRecipient.message_id)
-        .where(CampaignRecipient.campaign_id == campaign.id, _replied()),
+        # Only the replies are read (``ix_message_campaign``), not every recipient.
+        select(func.count(func.distinct(Message.contact_id))).where(
+            Message.campaign_id == campaign.id, Message.direction == Direction.INBOUND
+        ),
     )
     opted_out = await _count(
         session,
@@ -235,14 +238,12 @@ async def recipients_csv(
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     after = 0
-    replied = _replied()
+    replied = _replied(campaign.id)
     while True:
         async with sessionmaker() as session:
             rows = (
                 await session.execute(
-                    select(
-                        CampaignRecipient, Contact, Message, and_(Message.id.is_not(None), replied)
-                    )
+                    select(CampaignRecipient, Contact, Message, replied)
                     .join(Contact, Contact.id == CampaignRecipient.contact_id)
                     .outerjoin(Message, Message.id == CampaignRecipient.message_id)
                     .where(

@@ -9,7 +9,7 @@ commit (``campaign_updated`` on the live bus).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -226,6 +226,22 @@ async def get_campaign(
     return await session.scalar(
         select(Campaign).where(Campaign.workspace_id == workspace_id, Campaign.id == campaign_id)
     )
+
+
+async def get_campaign_names(
+    *, session: AsyncSession, workspace_id: uuid.UUID, campaign_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The names of the workspace's campaigns among ``campaign_ids`` (others are left out),
+    for pages that name the campaign a message came from or answers."""
+    wanted = set(campaign_ids)
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(Campaign.id, Campaign.name).where(
+            Campaign.workspace_id == workspace_id, Campaign.id.in_(wanted)
+        )
+    )
+    return {campaign_id: name for campaign_id, name in rows}
 
 
 async def get_campaign_or_raise(

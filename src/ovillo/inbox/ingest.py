@@ -60,9 +60,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import structlog
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from ovillo.accounts import service as accounts_service
 from ovillo.channels import service as channels_service
@@ -90,7 +91,7 @@ from ovillo.inbox.models import (
     MessageStatus,
     PendingStatus,
 )
-from ovillo.rules import window
+from ovillo.rules import attribution, window
 from ovillo.templates import service as templates_service
 from ovillo.worker.leases import acquire_lease, release_lease
 
@@ -359,6 +360,9 @@ class ApplyCache:
     conversations: dict[tuple[uuid.UUID, uuid.UUID], Conversation] = field(default_factory=dict)
     # Each workspace's opt-out replies, read once per transaction.
     opt_out_words: dict[uuid.UUID, tuple[str, ...]] = field(default_factory=dict)
+    # The latest message the business sent in each conversation (None: it sent none), for
+    # the campaign a reply answers (``rules.attribution``).
+    latest_outbound: dict[uuid.UUID, Message | None] = field(default_factory=dict)
 
     async def channel(self, session: AsyncSession, phone_number_id: str) -> Channel | None:
         if phone_number_id not in self.channels:
@@ -386,6 +390,40 @@ class ApplyCache:
         if wamid not in self.messages:
             await self.load_messages(session, [wamid])
         return self.messages[wamid]
+
+    async def load_latest_outbound(
+        self, session: AsyncSession, conversation_ids: Iterable[uuid.UUID]
+    ) -> None:
+        """Look up the latest outgoing message of the conversations not looked up yet, a
+        chunk per query (the thread index, read backwards from each conversation's end)."""
+        wanted = list(dict.fromkeys(c for c in conversation_ids if c not in self.latest_outbound))
+        later = aliased(Message)
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            latest = (
+                select(func.max(later.seq))
+                .where(
+                    later.conversation_id == Message.conversation_id,
+                    later.direction == Direction.OUTBOUND,
+                )
+                .scalar_subquery()
+            )
+            # No autoflush: the batch's new inbound rows (none of them outgoing) go in
+            # together at its commit.
+            with session.no_autoflush:
+                found = {
+                    message.conversation_id: message
+                    for message in await session.scalars(
+                        select(Message).where(
+                            Message.conversation_id.in_(chunk), Message.seq == latest
+                        )
+                    )
+                }
+            for conversation_id in chunk:
+                message = found.get(conversation_id)
+                self.latest_outbound[conversation_id] = message
+                if message is not None and message.wamid is not None:
+                    self.messages.setdefault(message.wamid, message)
 
 
 def sender_of(
@@ -471,16 +509,22 @@ async def prepare_senders(
             cache.conversations[(channel.id, contact_id)] = conversation
             locked.append(conversation.id)
     await outbox.do_lock_conversations(session=session, conversation_ids=locked)
+    # After the lock: no send of these conversations commits between this read and ours.
+    await cache.load_latest_outbound(session, locked)
 
 
 def wamids_of(payload: wire.WebhookPayload) -> list[str]:
-    """The wamids a webhook's messages and statuses name, in order."""
+    """The wamids a webhook's messages, the messages they quote, and its statuses name, in
+    order."""
     wamids: list[str] = []
     for entry in payload.entry:
         for change in entry.changes:
             value = change.value
             if isinstance(value, wire.MessagesValue):
-                wamids.extend(message.id for message in value.messages or ())
+                for message in value.messages or ():
+                    wamids.append(message.id)
+                    if message.context is not None and message.context.id:
+                        wamids.append(message.context.id)
                 wamids.extend(status.id for status in value.statuses or ())
     return wamids
 
@@ -647,6 +691,10 @@ async def _apply_inbound(
         )
     occurred_at = occurred_at_of(message, now=now)
     text = text_of(message)
+    campaign_id = await _campaign_answered(
+        session, cache, conversation=conversation, contact=contact, message=message,
+        received_at=occurred_at,
+    )  # fmt: skip
     row = Message(
         id=ids.new_id(now),
         workspace_id=channel.workspace_id,
@@ -664,6 +712,7 @@ async def _apply_inbound(
         status=MessageStatus.RECEIVED,
         created_at=now,
         occurred_at=occurred_at,
+        campaign_id=campaign_id,
     )
     media = media_of(message)
     if media is not None:
@@ -729,6 +778,44 @@ async def _apply_inbound(
     # its commit; ``cache.messages`` already answers for this wamid, and the id is ours.
     live.message_created(session, message=row, conversation=conversation)
     outcome.counts["messages"] += 1
+
+
+def _outgoing(message: Message) -> attribution.Outgoing:
+    return attribution.Outgoing(
+        author_type=message.author_type,
+        author_id=message.author_id,
+        status=message.status,
+        left_at=message.sent_at or message.accepted_at,
+    )
+
+
+async def _campaign_answered(
+    session: AsyncSession,
+    cache: ApplyCache,
+    *,
+    conversation: Conversation,
+    contact: Contact,
+    message: wire.InboundMessageBase,
+    received_at: datetime,
+) -> uuid.UUID | None:
+    """The campaign the customer's ``message`` answers (``rules.attribution``), if any."""
+    quoted: attribution.Outgoing | None = None
+    if message.context is not None and message.context.id:
+        found = await cache.message(session, message.context.id)
+        # Only one of ours to this same customer counts as a quote (a forwarded message
+        # names no message of ours).
+        if (
+            found is not None
+            and found.direction == Direction.OUTBOUND
+            and found.contact_id == contact.id
+        ):
+            quoted = _outgoing(found)
+    latest: attribution.Outgoing | None = None
+    if quoted is None:
+        await cache.load_latest_outbound(session, [conversation.id])
+        last = cache.latest_outbound[conversation.id]
+        latest = _outgoing(last) if last is not None else None
+    return attribution.attributed_campaign(quoted=quoted, latest=latest, received_at=received_at)
 
 
 async def _apply_opt_out_reply(

@@ -122,6 +122,15 @@ class Message(Base):
         Index("ix_message_thread", "conversation_id", "seq"),
         # The send pipeline's claim: a number's queued messages, in order.
         Index("ix_message_outbox", "channel_id", "status", "next_attempt_at", "seq"),
+        # A campaign's replies (its funnel's ``replied``, its recipients' CSV): only the few
+        # inbound messages attributed to one are in it.
+        Index(
+            "ix_message_campaign",
+            "campaign_id",
+            "contact_id",
+            sqlite_where=text("campaign_id IS NOT NULL"),
+            postgresql_where=text("campaign_id IS NOT NULL"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
@@ -171,6 +180,10 @@ class Message(Base):
     conversation_origin: Mapped[str | None] = mapped_column(String(48), default=None)
     # When Meta stamped it (inbound: the message's timestamp).
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Inbound only: the campaign this message answers (``rules.attribution``, applied by
+    # ``inbox.ingest``). A plain id, not a foreign key, as ``tracked_link.campaign_id``: the
+    # inbox's rows do not depend on the campaigns domain's.
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(UUIDKey, default=None)
 
 
 class PendingStatus(Base):

@@ -295,6 +295,11 @@ class MessageOut(BaseModel):
     read_at: datetime | None
     failed_at: datetime | None
     occurred_at: datetime | None = Field(description="When WhatsApp stamped it.")
+    campaign_id: uuid.UUID | None = Field(
+        default=None,
+        description="In: the campaign this message answers (it quotes the campaign's message, "
+        "or came within 24 hours of it with nothing sent since), GET /campaigns/{id}.",
+    )
 
     @classmethod
     def fields_of(cls, message: Message) -> dict[str, Any]:
@@ -324,6 +329,7 @@ class MessageOut(BaseModel):
             "conversation_origin": message.conversation_origin,
             "attempts": message.attempts,
             "next_attempt_at": message.next_attempt_at,
+            "campaign_id": message.campaign_id,
             "created_at": message.created_at,
             "queued_at": message.queued_at,
             "sending_at": message.sending_at,

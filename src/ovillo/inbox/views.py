@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from ovillo.accounts import service as accounts_service
 from ovillo.accounts import teams as teams_service
 from ovillo.accounts.models import User
+from ovillo.campaigns import service as campaigns_service
 from ovillo.channels import service as channels_service
 from ovillo.contacts import service as contacts_service
 from ovillo.core import events
@@ -43,6 +44,7 @@ from ovillo.inbox.models import (
     Note,
 )
 from ovillo.inbox.schemas import MessageSend
+from ovillo.rules import attribution
 from ovillo.rules import window as window_rules
 from ovillo.rules.templates import template_variables
 from ovillo.templates import service as templates_service
@@ -74,6 +76,8 @@ class Entry:
     text: str = ""
     sender: str | None = None
     quoted: Message | None = None
+    # The campaign the message came from (outgoing) or answers (incoming): id and name.
+    campaign: tuple[uuid.UUID, str] | None = None
 
 
 def view_names(t: Translator) -> dict[str, str]:
@@ -139,6 +143,20 @@ def _sender(message: Message, users: dict[str, User], t: Translator) -> str | No
         AuthorType.SYSTEM: t.gettext("Ovillo"),
     }
     return names.get(message.author_type, t.gettext("Someone"))
+
+
+def _campaign_of(message: Message) -> uuid.UUID | None:
+    """The campaign that sent ``message`` or that it answers."""
+    if message.direction == Direction.INBOUND:
+        return message.campaign_id
+    return attribution.campaign_of(
+        attribution.Outgoing(
+            author_type=message.author_type,
+            author_id=message.author_id,
+            status=message.status,
+            left_at=None,
+        )
+    )
 
 
 def _system_line(
@@ -494,8 +512,14 @@ async def _conversation_response(
         for view in await teams_service.list_teams(session=session, workspace_id=me.workspace_id)
     ]
     by_wamid = {message.wamid: message for message in messages.items if message.wamid}
+    campaign_names = await campaigns_service.get_campaign_names(
+        session=session,
+        workspace_id=me.workspace_id,
+        campaign_ids=filter(None, (_campaign_of(message) for message in messages.items)),
+    )
     entries: list[Entry] = []
     for message in messages.items:
+        campaign_id = _campaign_of(message)
         entries.append(
             Entry(
                 kind="message",
@@ -504,6 +528,9 @@ async def _conversation_response(
                 message=message,
                 sender=_sender(message, users, t),
                 quoted=by_wamid.get(message.reply_to_wamid) if message.reply_to_wamid else None,
+                campaign=(campaign_id, campaign_names[campaign_id])
+                if campaign_id in campaign_names
+                else None,
             )
         )
     for note in notes:
