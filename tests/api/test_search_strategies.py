@@ -107,7 +107,7 @@ async def test_postgres_walk_and_index_find_the_same(desk: Desk, platform_runtim
         async def both_ways(query: str, offset: int) -> tuple[list[int], list[int]]:
             params = {
                 "workspace_id": desk.workspace_id, "limit": 30, "offset": offset,
-                "candidates": search.CANDIDATES, "query": tsquery_text(search_terms(query)),
+                "query": tsquery_text(search_terms(query)),
             }  # fmt: skip
             walk = await session.execute(search._POSTGRES_WALK, params)
             index = await session.execute(search._POSTGRES_INDEX, params)

@@ -63,7 +63,7 @@ _PG_QUERY: Final = "to_tsquery('simple'::regconfig, :query)"
 _PG_RANKED: Final = (
     "SELECT seq FROM ("
     f" SELECT seq, ts_rank({PG_DOCUMENT}, {_PG_QUERY}) AS score"
-    " FROM (SELECT seq, search_vector FROM {matches} ORDER BY seq DESC LIMIT :candidates)"
+    " FROM (SELECT seq, search_vector FROM {matches} ORDER BY seq DESC LIMIT {candidates})"
     " AS newest"
     ") AS scored ORDER BY score DESC, seq DESC LIMIT :limit OFFSET :offset"
 )
@@ -71,9 +71,10 @@ _PG_RANKED: Final = (
 # newest-first read into a GIN scan; the outer LIMIT stops it at the last candidate.
 _POSTGRES_WALK = text(
     _PG_RANKED.format(
+        candidates=CANDIDATES,
         matches="(SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
         " ORDER BY seq DESC OFFSET 0) AS recent"
-        f" WHERE {PG_DOCUMENT} @@ {_PG_QUERY}"
+        f" WHERE {PG_DOCUMENT} @@ {_PG_QUERY}",
     )
 )
 # The index: every match, from the GIN index, kept apart so no newest-first read is mixed in.
@@ -81,7 +82,7 @@ _POSTGRES_INDEX = text(
     "WITH hits AS MATERIALIZED ("
     " SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
     f" AND {PG_DOCUMENT} @@ {_PG_QUERY}"
-    ") " + _PG_RANKED.format(matches="hits")
+    ") " + _PG_RANKED.format(matches="hits", candidates=CANDIDATES)
 )
 
 # How many of the newest messages ``_pg_prefers_walk`` looks at, and what it weighs: a row
@@ -108,10 +109,10 @@ async def _pg_prefers_walk(
         f"SELECT count(*), count(*) FILTER (WHERE {PG_DOCUMENT} @@ {_PG_QUERY}), {counts},"
         " (SELECT reltuples FROM pg_class WHERE oid = 'message'::regclass)"
         " FROM (SELECT search_vector FROM message WHERE workspace_id = :workspace_id"
-        " ORDER BY seq DESC LIMIT :sample) AS recent"
+        f" ORDER BY seq DESC LIMIT {SAMPLE}) AS recent"
     )
     params: dict[str, object] = {
-        "workspace_id": workspace_id, "query": tsquery_text(terms), "sample": SAMPLE,
+        "workspace_id": workspace_id, "query": tsquery_text(terms),
     } | {f"term{i}": tsquery_text([term]) for i, term in enumerate(terms)}  # fmt: skip
     row = (await session.execute(statement, params)).one()
     sampled, hits, *per_term, table_rows = row
