@@ -10,10 +10,13 @@ recipient's message.
 Figures from the emulator's own log (its ``accepted_at``): messages/s achieved against the
 cap, the most accepted in any sliding 1-second window (must not cross the cap), recipients
 sent more than once (must be 0); the worker's peak RSS (``VmHWM``); the time from launch to
-the last accepted send and to the campaign's ``completed``.
+the last accepted send and to the campaign's ``completed``. The CPU milliseconds each
+process used per recipient from launch (the rate follows the machine's load; this figure
+much less); with ``--settle``, also until the worker has applied every status webhook.
 
     .venv/bin/python bench/campaign.py
     .venv/bin/python bench/campaign.py --recipients 20000 --db sqlite
+    .venv/bin/python bench/campaign.py --recipients 5000 --settle
 
 Prints one JSON object.
 """
@@ -35,12 +38,29 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from harness import fresh_database, load_average, pace_figures, process_peak_rss_mb
+from harness import cpu_seconds, fresh_database, load_average, pace_figures, process_peak_rss_mb
+from sqlalchemy import func, select
 from tests.campaign_scene import campaign_state, launch, set_up_campaign
 from tests.deployment import Deployment, emulator_messages, emulator_stats
 
+from ovillo.channels.models import WebhookEvent, WebhookEventState
 from ovillo.core.db import create_engine
 from ovillo.core.settings import DatabaseSettings
+
+
+def cpu_of(services: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds each service has used so far."""
+    return {name: cpu_seconds(service.pid) for name, service in services.items()}
+
+
+async def pending_webhook_events(engine: Any) -> int:
+    async with engine.connect() as connection:
+        found = await connection.scalar(
+            select(func.count())
+            .select_from(WebhookEvent)
+            .where(WebhookEvent.state == WebhookEventState.PENDING)
+        )
+    return int(found or 0)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,6 +86,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     httpx.AsyncClient(base_url=deployment.url, timeout=120) as http,
                     httpx.AsyncClient(base_url=deployment.emulator_url, timeout=120) as emulator,
                 ):
+                    services = {
+                        "worker": worker,
+                        "serve": deployment.serve,
+                        "emulator": deployment.emulator,
+                    }
+                    cpu_before = cpu_of(services)
                     launched = time.monotonic()
                     await launch(http, scene)
                     sent_at: float | None = None
@@ -83,6 +109,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             completed_at = time.monotonic()
                             break
                         await asyncio.sleep(0.5)
+                    cpu_sent = cpu_of(services)
+                    # --settle: on until the worker has applied every status webhook, so
+                    # its CPU figure includes them (about three per message).
+                    settled_at: float | None = None
+                    while args.settle and time.monotonic() - launched < args.send_seconds:
+                        if await pending_webhook_events(engine) == 0:
+                            settled_at = time.monotonic()
+                            break
+                        await asyncio.sleep(0.5)
+                    cpu_settled = cpu_of(services)
                     final = await campaign_state(http, scene)
                     log = await emulator_messages(emulator)
         finally:
@@ -111,6 +147,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "scene_s": round(scene_s, 1),
         "launch_to_last_send_s": round(sent_at - launched, 1) if sent_at else None,
         "launch_to_completed_s": round(completed_at - launched, 1) if completed_at else None,
+        "launch_to_statuses_applied_s": round(settled_at - launched, 1) if settled_at else None,
+        # CPU milliseconds per recipient of each process from launch: the figure that
+        # holds on a machine shared with other work, where the rate follows the load.
+        "cpu_ms_per_message_to_completed": {
+            name: round(1000 * (cpu_sent[name] - cpu_before[name]) / args.recipients, 2)
+            for name in cpu_before
+        },
+        "cpu_ms_per_message_to_statuses_applied": {
+            name: round(1000 * (cpu_settled[name] - cpu_before[name]) / args.recipients, 2)
+            for name in cpu_before
+        }
+        if settled_at
+        else None,
         "campaign": {"state": final["state"], "counts": final["counts"]},
         "load": {"before": load_before, "after": load_average()},
     }
@@ -123,6 +172,11 @@ def main() -> None:
     parser.add_argument("--mps", type=int, default=1000)
     parser.add_argument("--send-seconds", type=float, default=1800.0)
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--settle",
+        action="store_true",
+        help="after the campaign completes, wait until every status webhook is applied",
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))  # noqa: T201 - the bench's output
 
