@@ -13,9 +13,11 @@ twice, none missing), and the campaign completed with every recipient ``sent``.
 The issue's 20,000 recipients take many minutes on this shared 2-core machine, too long
 for every `make test`; ``RECIPIENTS`` (2,000 by default) keeps the run within a few minutes
 and the kills many: the claim that matters is per transaction, not per volume. The full
-size runs with ``OVILLO_CHAOS_RECIPIENTS=20000 .venv/bin/pytest tests/crash/test_campaign_crash.py``
-(the kills then go on through the whole send). Leases and the reconcile grace as
-``worker_settings`` in conftest.py explains.
+size runs by hand (the kills then go on through the whole send):
+
+    OVILLO_TEST_CHAOS_RECIPIENTS=20000 .venv/bin/pytest tests/crash/test_campaign_crash.py
+
+Leases and the reconcile grace as ``worker_settings`` in conftest.py explains.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ pytestmark = pytest.mark.slow
 
 log = structlog.get_logger(__name__)
 
-RECIPIENTS = int(os.environ.get("OVILLO_CHAOS_RECIPIENTS", "2000"))
+RECIPIENTS = int(os.environ.get("OVILLO_TEST_CHAOS_RECIPIENTS", "2000"))
 MPS = 1000
 # Eight kills, every 2-4 s, cover a 2,000-recipient send; a bigger one is killed as long
 # as it sends.
