@@ -108,6 +108,8 @@ async def test_postgres_walk_and_index_find_the_same(desk: Desk, platform_runtim
             params = {
                 "workspace_id": desk.workspace_id, "limit": 30, "offset": offset,
                 "query": tsquery_text(search_terms(query)),
+                # The index way asks the index for one word, then keeps those with all.
+                "rarest": tsquery_text(search_terms(query)[-1:]),
             }  # fmt: skip
             walk = await session.execute(search._POSTGRES_WALK, params)
             index = await session.execute(search._POSTGRES_INDEX, params)

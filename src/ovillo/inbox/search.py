@@ -12,13 +12,14 @@ among equals; pages by offset.
 On PostgreSQL the newest ``CANDIDATES`` matches are found one of two ways, whichever reads
 less for this query; both give the same rows. A *walk* reads the workspace's messages
 newest first (index ``ix_message_search_walk``) until it has them: quick when the words
-are common, a whole-table read when they are rare. The *index* way takes every match from
-the GIN index, then the newest: quick for a rare word, but a common word's whole posting
-list. The planner cannot choose well by itself: its estimate for a prefix (``canc:*``) is a
-fixed guess unless the column has hundreds of distinct words, so it walked the whole table
-for a rare word and read whole posting lists for two common ones. So the choice is made
-here, from how often the query and each of its words match among the newest ``SAMPLE``
-messages (``_pg_prefers_walk``).
+are common, a whole-table read when they are rare. The *index* way takes the messages with
+the rarest word from the GIN index, keeps those with every word, then the newest: quick
+when one word is rare, but a common word's whole posting list otherwise. The planner
+cannot choose well by itself: its estimate for a prefix (``canc:*``) is a fixed guess
+unless the column has hundreds of distinct words, so it walked the whole table for a rare
+word and read whole posting lists for two common ones. So the choice is made here, from
+how often the query and each of its words match among the newest ``SAMPLE`` messages
+(``_pg_choose``).
 """
 
 from __future__ import annotations
@@ -77,12 +78,16 @@ _POSTGRES_WALK = text(
         f" WHERE {PG_DOCUMENT} @@ {_PG_QUERY}",
     )
 )
-# The index: every match, from the GIN index, kept apart so no newest-first read is mixed in.
+# The index: the messages with the query's rarest word (``:rarest``), from the GIN index,
+# kept apart so no newest-first read is mixed in; then those with every word. Asking the
+# index for the common words too would read their whole posting lists (a prefix's are
+# gathered in full before they are intersected).
 _POSTGRES_INDEX = text(
     "WITH hits AS MATERIALIZED ("
     " SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
-    f" AND {PG_DOCUMENT} @@ {_PG_QUERY}"
-    ") " + _PG_RANKED.format(matches="hits", candidates=CANDIDATES)
+    f" AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :rarest)"
+    ") "
+    + _PG_RANKED.format(matches=f"hits WHERE {PG_DOCUMENT} @@ {_PG_QUERY}", candidates=CANDIDATES)
 )
 
 # How many of the newest messages ``_pg_prefers_walk`` looks at, and what it weighs: a row
@@ -97,10 +102,18 @@ FETCH_COST: Final = 6.0
 async def _pg_prefers_walk(
     session: AsyncSession, *, workspace_id: uuid.UUID, terms: list[str]
 ) -> bool:
-    """Whether walking the newest messages reads less than the GIN index for ``terms``:
-    the walk reads about ``CANDIDATES / density`` rows (all the workspace's if none of the
-    newest match), the index every posting of each word in the whole table and then a row
-    per match. Densities are those among the newest ``SAMPLE`` messages."""
+    return (await _pg_choose(session, workspace_id=workspace_id, terms=terms))[0]
+
+
+async def _pg_choose(
+    session: AsyncSession, *, workspace_id: uuid.UUID, terms: list[str]
+) -> tuple[bool, str]:
+    """Whether walking the newest messages reads less than the GIN index for ``terms``,
+    and the rarest term (the one the index way asks the index for): the walk reads about
+    ``CANDIDATES / density`` rows (all the workspace's if none of the newest match), the
+    index every posting of the rarest word in the whole table and a row for each. Densities
+    are those among the newest ``SAMPLE`` messages; between words none of them has, the
+    longest is taken for the rarest."""
     counts = ", ".join(
         f"count(*) FILTER (WHERE {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :term{i}))"
         for i in range(len(terms))
@@ -116,12 +129,15 @@ async def _pg_prefers_walk(
     } | {f"term{i}": tsquery_text([term]) for i, term in enumerate(terms)}  # fmt: skip
     row = (await session.execute(statement, params)).one()
     sampled, hits, *per_term, table_rows = row
+    rarest_count, _, rarest = min(
+        (count, -len(term), term) for count, term in zip(per_term, terms, strict=True)
+    )
     if sampled < SAMPLE:
-        return True  # the workspace's messages are fewer than the sample: a short walk
+        return True, rarest  # the workspace's messages are fewer than the sample: a short walk
     rows = max(float(table_rows or 0), float(sampled))
     walk = WALK_ROW_COST * (min(CANDIDATES * sampled / hits, rows) if hits else rows)
-    index = rows / sampled * (POSTING_COST * sum(per_term) + FETCH_COST * hits)
-    return bool(walk <= index)
+    index = rows / sampled * (POSTING_COST + FETCH_COST) * rarest_count
+    return bool(walk <= index), rarest
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +176,8 @@ async def search_messages(
     params: dict[str, object] = {"limit": limit, "offset": offset, "candidates": CANDIDATES}
     if session.get_bind().dialect.name == "postgresql":
         params |= {"workspace_id": workspace_id, "query": tsquery_text(terms)}
-        walk = await _pg_prefers_walk(session, workspace_id=workspace_id, terms=terms)
+        walk, rarest = await _pg_choose(session, workspace_id=workspace_id, terms=terms)
+        params["rarest"] = tsquery_text([rarest])
         statement = _POSTGRES_WALK if walk else _POSTGRES_INDEX
     else:
         params |= {"workspace_id": workspace_id.hex, "match": fts5_match(terms)}
