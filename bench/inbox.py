@@ -15,7 +15,8 @@ httpx over ASGI, where it exists), each read ``--repeat`` times with varied argu
   page deep in it (a cursor 80 % of the way down);
 - each agent's own unread counts for a list page (``inbox.reads``);
 - a conversation's latest page of messages;
-- search: a common word, a rare word, a contact's name (accents folded).
+- search: a common word, two common words, a rare word, a rare word with a common one, a
+  contact's name (accents folded).
 
 Prints one JSON object with p50/p95/max in milliseconds per read, and the query plans
 (EXPLAIN) of the list queries::
@@ -383,6 +384,9 @@ async def measure(runtime: Runtime, seeded: Seeded, repeat: int) -> dict[str, An
     )
     results["search.rare_word"] = await timed(
         "search.rare_word", repeat, searching(lambda i: "xilofono")
+    )
+    results["search.rare_and_common"] = await timed(
+        "search.rare_and_common", repeat, searching(lambda i: f"xilofono {WORDS[i % len(WORDS)]}")
     )
     results["search.contact_name"] = await timed(
         "search.contact_name",
