@@ -6,7 +6,7 @@ one row at a time; ``auto_mapping`` guesses each column's target from its header
 ("telefono" -> phone, "nombre" -> name, anything else -> a custom attribute), which the
 caller may override; ``read_row`` turns one row into a ``contacts_service.ImportedContact``
 or a ``Rejection`` naming the line, the field, the value and why. Its phone numbers are
-normalised by prefix (``phone_cache``): the library's answers, at a fraction of the cost.
+normalised by prefix (``rules.phone_prefix``): the library's answers, at a fraction of the cost.
 
 Importing (``run_import``): batches of ``BATCH_ROWS`` rows are read and normalised in a
 thread (the event loop keeps serving meanwhile), then merged into the workspace's contacts
@@ -58,13 +58,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.errors import InvalidPhoneNumberError
 from ovillo.contacts.models import ContactImport, ContactImportReject
-from ovillo.contacts.phone_cache import normalize_by_prefix
 from ovillo.core import ids
 from ovillo.core.clock import Clock
 from ovillo.core.db import insert_for, sqlite_write_gate
 from ovillo.core.errors import NotFoundError, OvilloError
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
+from ovillo.rules.phone_prefix import normalize_by_prefix
 from ovillo.worker.leases import acquire_lease_token, lease_is_held, release_lease
 
 log = structlog.get_logger(__name__)

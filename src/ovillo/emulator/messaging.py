@@ -73,6 +73,7 @@ from ovillo.emulator.webhooks import messages_value
 from ovillo.rules import billing, limits, phone, throughput
 from ovillo.rules import templates as template_rules
 from ovillo.rules import window as windows
+from ovillo.rules.phone_prefix import normalize_by_prefix
 
 if TYPE_CHECKING:
     from ovillo.emulator.emulator import Emulator
@@ -337,7 +338,9 @@ def _normalized(ledger: _Ledger, raw: str) -> phone.PhoneNumber:
     cached = ledger.phones.get(raw)
     if cached is None:
         try:
-            cached = phone.normalize(raw)
+            # A campaign's recipients share their first digits: parsed by prefix, each new
+            # one costs a fraction of a full parse, with the same answer.
+            cached = normalize_by_prefix(raw)
         except phone.InvalidPhoneNumber as exc:
             cached = exc
         if len(ledger.phones) >= PHONE_CACHE_SIZE:

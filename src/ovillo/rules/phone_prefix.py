@@ -1,5 +1,6 @@
-"""Normalising a file's phone numbers by their shared prefix, with the same answers as
-``rules.phone.normalize`` and a fraction of its cost.
+"""Normalising many phone numbers by their shared prefix, with the same answers as
+``rules.phone.normalize`` and a fraction of its cost: a contact import's file, the
+emulator's stream of recipients.
 
 A contact list holds a million different numbers, so ``normalize``'s own memory of exact
 inputs rarely helps, and each parse costs a few hundred microseconds: most of an import's

@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ovillo.contacts import phone_cache
-from ovillo.contacts.phone_cache import generic_tail, normalize_by_prefix, specific_depth
-from ovillo.rules import phone
+from ovillo.rules import phone, phone_prefix
+from ovillo.rules.phone_prefix import generic_tail, normalize_by_prefix, specific_depth
 
 REGIONS = [
     "MX", "US", "BR", "AR", "CO", "ES", "GB", "IT", "DE", "IN", "FR", "CL", "PE", "AG", "JE",
@@ -43,7 +42,7 @@ def library_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return library(raw, default_region)
 
     monkeypatch.setattr(phone, "normalize", counted)
-    monkeypatch.setattr(phone_cache, "_remembered", {})
+    monkeypatch.setattr(phone_prefix, "_remembered", {})
     return calls
 
 
