@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from structlog.testing import capture_logs
 
@@ -208,3 +208,49 @@ async def test_bulk_enqueue_and_ingestion_of_the_same_conversations_never_deadlo
         select(func.count()).select_from(Message).where(Message.direction == "out")
     )
     assert outbound == len(wa_ids) * rounds
+
+
+async def test_a_locked_conversation_does_not_block_a_second_update_of_its_message(
+    number: dict[str, Any], ingestion: Ingestion
+) -> None:
+    """The cause of a deadlock the crash test met: an ingestion batch that updates one
+    message twice ("sent", then "delivered") makes PostgreSQL check the message's foreign
+    key on the second update, which takes FOR KEY SHARE on its conversation. A conversation
+    lock (``do_lock_conversations``) must not block that check, or a bulk enqueue holding
+    the conversation and the batch holding another wait for each other."""
+    _postgres_only(ingestion)
+    channel, contact_id = await _contact_and_channel(ingestion, number, "5215512340003")
+    async with ingestion.session() as session:
+        conversation = await inbox_service.do_get_or_open_conversation(
+            session=session,
+            workspace_id=channel.workspace_id,
+            channel_id=channel.id,
+            contact_id=contact_id,
+            now=ingestion.now(),
+        )
+        [queued] = await outbox.do_enqueue_messages(
+            session=session,
+            workspace_id=channel.workspace_id,
+            messages=[
+                outbox.NewMessage(
+                    conversation=conversation,
+                    content={"type": "text", "text": {"body": "hola"}},
+                    author_type=AuthorType.API,
+                    not_before=ingestion.now() + timedelta(days=1),  # never sent
+                )
+            ],
+            now=ingestion.now(),
+        )
+        await session.commit()
+
+    async with ingestion.session() as holder, ingestion.session() as batch:
+        await outbox.do_lock_conversations(session=holder, conversation_ids=[conversation.id])
+        await batch.execute(text("SET LOCAL lock_timeout = '5s'"))
+        for status in ("sent", "delivered"):
+            await batch.execute(
+                update(Message).where(Message.id == queued.id).values(status=status)
+            )
+        await batch.commit()
+        await holder.commit()
+    stored = await ingestion.all(select(Message.status).where(Message.id == queued.id))
+    assert stored == ["delivered"]

@@ -190,6 +190,13 @@ async def do_lock_conversations(
     batches, a bulk enqueue) takes their locks here first, all in one order, so two of
     them wait for each other instead of deadlocking (40P01). SQLite has one writer at a
     time, and no row locks to take.
+
+    The lock is ``FOR NO KEY UPDATE`` (what PostgreSQL's own UPDATE of non-key columns
+    takes), not ``FOR UPDATE``: it does not block the ``FOR KEY SHARE`` a foreign-key check
+    takes on the conversation. Such a check runs when a transaction updates a message row
+    it already changed (an ingestion batch applying "sent" then "delivered" of one
+    message); with ``FOR UPDATE`` here, a bulk enqueue holding one conversation and that
+    batch holding another deadlocked (the crash test caught it).
     """
     if session.get_bind().dialect.name != "postgresql" or not conversation_ids:
         return
@@ -199,7 +206,7 @@ async def do_lock_conversations(
             select(Conversation)
             .where(Conversation.id.in_(ordered[start : start + _LOCK_CHUNK]))
             .order_by(Conversation.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         )
 

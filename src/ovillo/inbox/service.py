@@ -330,7 +330,8 @@ async def get_conversation(
     if for_update:
         # PostgreSQL: concurrent assign/close/reopen of one conversation take turns. SQLite
         # has no row locks and needs none: its one writer at a time already serialises them.
-        query = query.with_for_update()
+        # NO KEY UPDATE, as every conversation lock (``outbox.do_lock_conversations``).
+        query = query.with_for_update(key_share=True)
     return await session.scalar(query)
 
 
@@ -639,7 +640,8 @@ async def do_wake_snoozed_conversations(*, session: AsyncSession, now: datetime)
     )
     query = select(Conversation.id).where(*due).order_by(Conversation.id)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)  # a busy one wakes on the next run
+        # A busy one wakes on the next run; NO KEY UPDATE as ``do_lock_conversations``.
+        query = query.with_for_update(skip_locked=True, key_share=True)
     ids_due = list(await session.scalars(query))
     if not ids_due:
         return 0
