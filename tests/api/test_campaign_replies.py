@@ -13,7 +13,13 @@ import pytest
 from ovillo.core.clock import wait_for
 from ovillo.core.runtime import Runtime
 from ovillo.server import PlatformServer
-from tests.api.campaigning import FINISHED, add_contacts, approved_template, wait_for_campaign
+from tests.api.campaigning import (
+    FINISHED,
+    add_contacts,
+    approved_template,
+    create_campaign,
+    wait_for_campaign,
+)
 from tests.api.conversing import Desk
 from tests.api.test_template_pages import person
 from tests.api.test_web_pages import signed_in
@@ -61,18 +67,9 @@ async def test_replies_are_attributed_by_quote_or_within_a_day(
 ) -> None:
     template = await approved_template(desk)
     ana, beto, carla, dario = await add_contacts(platform_runtime, desk.workspace_id, 4)
-    created = await desk.post(
-        "/campaigns",
-        {
-            "name": "Spring offer",
-            "number_id": desk.number["id"],
-            "template_id": template["id"],
-            "variables": {"first_name": "there"},
-            "audience": {"tags_any": ["spring"]},
-        },
+    campaign_id = await create_campaign(
+        desk, template, "Spring offer", audience={"tags_any": ["spring"]}
     )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
     assert (await desk.post(f"/campaigns/{campaign_id}/launch")).status_code == 200
     done = await wait_for_campaign(
         desk, campaign_id, until=lambda c: c["state"] in FINISHED, what="campaign sent"

@@ -16,7 +16,13 @@ from sqlalchemy import insert
 from ovillo.campaigns import audience
 from ovillo.contacts.models import Contact
 from ovillo.core.runtime import Runtime
-from tests.api.campaigning import FINISHED, all_recipients, approved_template, wait_for_campaign
+from tests.api.campaigning import (
+    FINISHED,
+    all_recipients,
+    approved_template,
+    create_campaign,
+    wait_for_campaign,
+)
 from tests.api.conversing import Desk
 
 pytestmark = pytest.mark.reviewed_by_tests
@@ -69,19 +75,13 @@ async def test_recipients_outside_their_window_wait_for_it_to_open(
     await desk.advance((target - now).total_seconds())
     template = await approved_template(desk)
     await add_people(platform_runtime, desk.workspace_id)
-    created = await desk.post(
-        "/campaigns",
-        {
-            "name": "Mornings",
-            "number_id": desk.number["id"],
-            "template_id": template["id"],
-            "variables": {"first_name": "there"},
-            "audience": {"tags_any": ["window"]},
-            "send_window": {"start": "09:00", "end": "12:00"},
-        },
+    campaign_id = await create_campaign(
+        desk,
+        template,
+        "Mornings",
+        audience={"tags_any": ["window"]},
+        send_window={"start": "09:00", "end": "12:00"},
     )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
     assert (await desk.post(f"/campaigns/{campaign_id}/launch")).status_code == 200
 
     # Tokyo is in its window and is sent; Bogota waits for its 9:00 (14:00 UTC).

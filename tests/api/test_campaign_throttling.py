@@ -30,7 +30,7 @@ from ovillo.rules.throughput import THROUGHPUT_ERROR_CODE
 from ovillo.server import PlatformServer
 from ovillo.worker.leases import acquire_lease_token
 from ovillo.worker.sender import LimitBook, SendPipeline
-from tests.api.campaigning import OFFER, add_contacts, campaign
+from tests.api.campaigning import OFFER, add_contacts, campaign, create_campaign
 from tests.api.conversing import Desk
 from tests.factories import connect_emulator_channel
 
@@ -133,17 +133,7 @@ async def test_130429_halves_what_the_dispatcher_keeps_queued(
         await session.commit()
     template = await approved(desk, runtime)
     await add_contacts(runtime, desk.workspace_id, 100)
-    created = await desk.post(
-        "/campaigns",
-        {
-            "name": "Throttled",
-            "number_id": number["id"],
-            "template_id": template["id"],
-            "variables": {"first_name": "there"},
-        },
-    )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
+    campaign_id = await create_campaign(desk, template, "Throttled")
     assert (await desk.post(f"/campaigns/{campaign_id}/launch")).status_code == 200
     clock = platform.clock
     assert isinstance(clock, ControllableClock)
