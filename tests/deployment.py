@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -87,6 +87,30 @@ class Service:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """SIGSTOP for the block, SIGCONT after: the database holds still while a test looks.
+
+        Entered only once every thread of the process is stopped (a SIGSTOP is delivered
+        asynchronously, and aiosqlite writes from a thread of its own).
+        """
+        self.process.send_signal(signal.SIGSTOP)
+        try:
+            while not self._stopped():  # noqa: ASYNC110 - the kernel sets no event
+                await asyncio.sleep(0.001)
+            yield
+        finally:
+            if self.running:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.send_signal(signal.SIGCONT)
+
+    def _stopped(self) -> bool:
+        states = []
+        for task in Path(f"/proc/{self.pid}/task").glob("*/stat"):
+            with contextlib.suppress(OSError, IndexError):
+                states.append(task.read_text().rsplit(")", 1)[1].split()[0])
+        return all(state in ("T", "t", "Z", "X") for state in states)
 
     async def kill(self) -> None:
         """SIGKILL: no handler runs, no lease is given back, transactions are cut."""

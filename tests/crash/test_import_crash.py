@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from ovillo.contacts.importing import BATCH_ROWS, ImportStatus
 from ovillo.contacts.models import Contact, ContactImport, ContactImportReject
@@ -66,6 +67,15 @@ async def test_a_killed_server_s_import_resumes_each_row_once(
             assert found is not None
             return found
 
+    # A plain engine reads without BEGIN IMMEDIATE: a paused server may hold SQLite's writer.
+    peeking = create_async_engine(crash_database_url)
+
+    async def peek(import_id: uuid.UUID) -> ContactImport:
+        async with AsyncSession(peeking) as session:
+            found = await session.get(ContactImport, import_id)
+            assert found is not None
+            return found
+
     async def wait(
         import_id: uuid.UUID, done: Callable[[ContactImport], bool], what: str
     ) -> ContactImport:
@@ -92,9 +102,19 @@ async def test_a_killed_server_s_import_resumes_each_row_once(
             assert response.status_code == 202, response.text
             import_id = uuid.UUID(response.json()["id"])
 
-            await wait(import_id, lambda i: i.rows_read >= BATCH_ROWS, "a first batch")
-            assert deployment.serve is not None
-            await deployment.serve.kill()
+            # Stop the server between short slices of running and look: killed while
+            # stopped, it dies with exactly the state the test saw, however fast it imports.
+            serve = deployment.serve
+            assert serve is not None
+            deadline = time.monotonic() + WITHIN
+            while True:
+                async with serve.paused():
+                    seen = await peek(import_id)
+                    if seen.rows_read >= BATCH_ROWS or seen.status != ImportStatus.RUNNING:
+                        await serve.kill()
+                        break
+                assert time.monotonic() < deadline, f"no first batch\n{deployment.logs()}"
+                await asyncio.sleep(0.005)
             killed = await current(import_id)
             assert killed.status == ImportStatus.RUNNING
             assert BATCH_ROWS <= killed.rows_read < ROWS, "killed too late to prove a resume"
@@ -136,4 +156,5 @@ async def test_a_killed_server_s_import_resumes_each_row_once(
                 assert time.monotonic() < deadline, "the finished import's file was kept"
                 await asyncio.sleep(0.05)
     finally:
+        await peeking.dispose()
         await engine.dispose()
