@@ -644,6 +644,42 @@ def _actor(viewer: Viewer) -> inbox_service.Actor:
     return inbox_service.Actor(type=AuthorType.USER, id=str(viewer.me.user_id))
 
 
+async def _send_as(viewer: Viewer, session: SessionDep, send: MessageSend, now: datetime) -> None:
+    """Queue ``send`` in the viewer's workspace with the viewer as its author."""
+    await inbox_service.send_message(
+        session=session,
+        workspace_id=viewer.me.workspace_id,
+        send=send,
+        author=_actor(viewer),
+        now=now,
+    )
+
+
+async def _change_contact(
+    viewer: Viewer,
+    session: SessionDep,
+    conversation_id: uuid.UUID,
+    now: datetime,
+    **changes: Any,
+) -> Response:
+    """Change the conversation's contact as ``changes`` say (keywords of
+    ``contacts_service.update_contact``), then back to the conversation as ``_done`` goes."""
+    conversation = await inbox_service.get_conversation_or_raise(
+        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
+    )
+    return await _done(
+        viewer,
+        conversation_id,
+        contacts_service.update_contact(
+            session=session,
+            workspace_id=viewer.me.workspace_id,
+            contact_id=conversation.contact_id,
+            now=now,
+            **changes,
+        ),
+    )
+
+
 @router.post("/inbox/{conversation_id}/messages")
 async def send_text(
     conversation_id: uuid.UUID,
@@ -690,13 +726,7 @@ async def send_text(
                 text={"body": text},
                 reply_to=draft.reply_to,
             )
-            await inbox_service.send_message(
-                session=session,
-                workspace_id=viewer.me.workspace_id,
-                send=send,
-                author=_actor(viewer),
-                now=now,
-            )
+            await _send_as(viewer, session, send, now)
     except OvilloError as error:
         if error.status == 404 and error.code == "conversation_not_found":
             raise
@@ -794,18 +824,14 @@ async def change_tags(
     """Tag the conversation's contact (``add``) or take a tag off (``remove``)."""
     if not add.strip() and not remove.strip():
         return _back(viewer, conversation_id, viewer.t.gettext("Write a tag first."))
-    conversation = await inbox_service.get_conversation_or_raise(
-        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
-    )
-    await contacts_service.update_contact(
-        session=session,
-        workspace_id=viewer.me.workspace_id,
-        contact_id=conversation.contact_id,
-        now=clock.now(),
+    return await _change_contact(
+        viewer,
+        session,
+        conversation_id,
+        clock.now(),
         add_tags=[add] if add.strip() else (),
         remove_tags=[remove] if remove.strip() else (),
     )
-    return _back(viewer, conversation_id)
 
 
 @router.post("/inbox/{conversation_id}/status")
@@ -875,13 +901,7 @@ async def send_template(
             },
         )
         try:
-            await inbox_service.send_message(
-                session=session,
-                workspace_id=viewer.me.workspace_id,
-                send=send,
-                author=_actor(viewer),
-                now=now,
-            )
+            await _send_as(viewer, session, send, now)
         except OvilloError as error:
             if error.status == 404:
                 raise
@@ -1110,19 +1130,8 @@ async def rename_contact(
     name: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Name the conversation's contact; an empty name goes back to their WhatsApp name."""
-    conversation = await inbox_service.get_conversation_or_raise(
-        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
-    )
-    return await _done(
-        viewer,
-        conversation_id,
-        contacts_service.update_contact(
-            session=session,
-            workspace_id=viewer.me.workspace_id,
-            contact_id=conversation.contact_id,
-            now=clock.now(),
-            name=name.strip() or None,
-        ),
+    return await _change_contact(
+        viewer, session, conversation_id, clock.now(), name=name.strip() or None
     )
 
 
@@ -1160,19 +1169,8 @@ async def change_attribute(
                 count=MAX_ATTRIBUTE_VALUE,
             ),
         )
-    conversation = await inbox_service.get_conversation_or_raise(
-        session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
-    )
-    return await _done(
-        viewer,
-        conversation_id,
-        contacts_service.update_contact(
-            session=session,
-            workspace_id=viewer.me.workspace_id,
-            contact_id=conversation.contact_id,
-            now=clock.now(),
-            attributes={name: None if remove else text},
-        ),
+    return await _change_contact(
+        viewer, session, conversation_id, clock.now(), attributes={name: None if remove else text}
     )
 
 
