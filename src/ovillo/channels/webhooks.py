@@ -16,7 +16,8 @@
    is answered 200 and stored once), wake the ingestion worker in the same transaction, and
    commit. Only then answer 200: an event Meta saw accepted is on disk. Concurrent POSTs
    share their INSERT and commit (``EventLogWriter``, a group commit): one commit answers
-   every POST that arrived while the previous one was being written.
+   every POST that arrived while the previous one was being written. On PostgreSQL the
+   INSERT, the wake-up and the commit are one autocommit statement: one round trip.
 
 The channel lookup and the decrypted app secret are cached per process for
 ``CHANNEL_CACHE_SECONDS`` (unknown numbers for ``UNKNOWN_CHANNEL_CACHE_SECONDS``), so a
@@ -46,15 +47,15 @@ from typing import Any, Final
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy import and_, func, or_, select, text, tuple_, update
+from sqlalchemy import Table, and_, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
 from ovillo.cloudapi import signature
 from ovillo.core.db import sqlite_write_gate
-from ovillo.core.notify import notify
+from ovillo.core.notify import channel_name, notify
 from ovillo.core.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -319,8 +320,8 @@ async def do_append_events(*, session: AsyncSession, events: Sequence[NewEvent])
 
     Does not commit; wakes the ingestion worker when the caller's transaction commits.
     """
-    unique = list({event.body_sha256: event for event in events}.values())
-    if not unique:
+    rows = _event_rows(events)
+    if not rows:
         return set()
     dialect = session.get_bind().dialect.name
     insert: Any = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -330,7 +331,18 @@ async def do_append_events(*, session: AsyncSession, events: Sequence[NewEvent])
         .on_conflict_do_nothing(index_elements=[table.c.body_sha256])
         .returning(table.c.body_sha256)
     )
-    rows = [
+    # One statement whatever the batch size (SQLAlchemy's "insertmanyvalues"), so its
+    # compiled form is cached.
+    stored = set((await session.scalars(statement, rows)).all())
+    if stored:
+        await notify(session, INGEST_TOPIC)
+    return stored
+
+
+def _event_rows(events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+    """The ``webhook_event`` rows of ``events``, one per distinct body."""
+    unique = {event.body_sha256: event for event in events}.values()
+    return [
         {
             "received_at": event.received_at,
             "workspace_id": event.workspace_id,
@@ -343,12 +355,34 @@ async def do_append_events(*, session: AsyncSession, events: Sequence[NewEvent])
         }
         for event in unique
     ]
-    # One statement whatever the batch size (SQLAlchemy's "insertmanyvalues"), so its
-    # compiled form is cached.
-    stored = set((await session.scalars(statement, rows)).all())
-    if stored:
-        await notify(session, INGEST_TOPIC)
-    return stored
+
+
+async def do_append_events_committed(
+    *, connection: AsyncConnection, events: Sequence[NewEvent]
+) -> set[str]:
+    """``do_append_events`` and its commit in one statement, on PostgreSQL: the
+    ``body_sha256`` of the bodies stored, committed, with the ingestion worker woken.
+
+    ``connection`` is in autocommit mode: the lone ``INSERT ... ON CONFLICT DO NOTHING
+    RETURNING`` is its own transaction (no ``BEGIN``, no ``COMMIT``), and its ``pg_notify``
+    (once per stored row, which PostgreSQL folds into one wake-up per transaction) is
+    delivered when it commits, as ``core.notify.notify`` does. One round trip instead of
+    four (BEGIN, INSERT, NOTIFY, COMMIT): most of the cost of a webhook POST in ``serve``.
+    A batch too large for one statement is written in several, each committed: a failure
+    half-way answers every POST of the batch with an error, Meta redelivers them, and the
+    bodies already stored are deduplicated by ``body_sha256``.
+    """
+    rows = _event_rows(events)
+    if not rows:
+        return set()
+    table: Table = WebhookEvent.__table__  # type: ignore[assignment]  # mapped to a Table
+    statement = (
+        postgresql_insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.body_sha256])
+        .returning(table.c.body_sha256, func.pg_notify(channel_name(INGEST_TOPIC), ""))
+    )
+    result = await connection.execute(statement, rows)
+    return {body_sha for body_sha, _ in result}
 
 
 class EventLogWriter:
@@ -370,6 +404,12 @@ class EventLogWriter:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # PostgreSQL: the batch's INSERT commits alone (``do_append_events_committed``).
+        self._autocommit: AsyncEngine | None = (
+            runtime.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if runtime.engine.dialect.name == "postgresql"
+            else None
+        )
 
     async def append(self, event: NewEvent) -> bool:
         """Wait until ``event`` is committed to the log; False if it was there already."""
@@ -402,15 +442,18 @@ class EventLogWriter:
                     future.set_exception(RuntimeError("the webhook log writer stopped"))
 
     async def _write(self, batch: list[tuple[NewEvent, asyncio.Future[bool]]]) -> None:
+        events = [event for event, _ in batch]
         try:
-            async with (
-                sqlite_write_gate(self._runtime.engine),
-                self._runtime.sessionmaker() as session,
-            ):
-                stored = await do_append_events(
-                    session=session, events=[event for event, _ in batch]
-                )
-                await session.commit()
+            if self._autocommit is not None:
+                async with self._autocommit.connect() as connection:
+                    stored = await do_append_events_committed(connection=connection, events=events)
+            else:
+                async with (
+                    sqlite_write_gate(self._runtime.engine),
+                    self._runtime.sessionmaker() as session,
+                ):
+                    stored = await do_append_events(session=session, events=events)
+                    await session.commit()
         except Exception as error:
             log.exception("webhook_log_write_failed", events=len(batch))
             for _, future in batch:
