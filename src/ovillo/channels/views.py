@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
@@ -271,6 +272,23 @@ def _form(**values: str) -> dict[str, str]:
     return {name: values.get(name, "").strip() for name in FIELDS}
 
 
+async def _connect_form(
+    waba_id: Annotated[str, Form(max_length=_ID_MAX)] = "",
+    phone_number_id: Annotated[str, Form(max_length=_ID_MAX)] = "",
+    access_token: Annotated[str, Form(max_length=_TOKEN_MAX)] = "",
+    app_secret: Annotated[str, Form(max_length=_SECRET_MAX)] = "",
+    pin: Annotated[str, Form(max_length=16)] = "",
+) -> dict[str, str]:
+    """The connection form's fields as typed, trimmed: both its check and its submit read it."""
+    return _form(
+        waba_id=waba_id, phone_number_id=phone_number_id, access_token=access_token,
+        app_secret=app_secret, pin=pin,
+    )  # fmt: skip
+
+
+ConnectForm = Annotated[dict[str, str], Depends(_connect_form)]
+
+
 def _connect_context(viewer: Viewer, runtime: Runtime, form: dict[str, str]) -> dict[str, Any]:
     return {"form": form, "webhook_url": webhook_url_of(runtime, viewer)}
 
@@ -365,44 +383,20 @@ async def check_fields(
     return checks
 
 
-FormField = Annotated[str, Form(max_length=_TOKEN_MAX)]
-
-
 @router.post("/settings/numbers/connect/check")
 async def check_connection(
-    viewer: AdminDep,
-    runtime: RuntimeDep,
-    waba_id: Annotated[str, Form(max_length=_ID_MAX)] = "",
-    phone_number_id: Annotated[str, Form(max_length=_ID_MAX)] = "",
-    access_token: FormField = "",
-    app_secret: Annotated[str, Form(max_length=_SECRET_MAX)] = "",
-    pin: Annotated[str, Form(max_length=16)] = "",
+    viewer: AdminDep, runtime: RuntimeDep, form: ConnectForm
 ) -> HTMLResponse:
     """Each field's check, out of band, as the admin types (htmx)."""
-    form = _form(
-        waba_id=waba_id, phone_number_id=phone_number_id, access_token=access_token,
-        app_secret=app_secret, pin=pin,
-    )  # fmt: skip
     checks = await check_fields(viewer.t, runtime, form)
     return render(viewer.page, "channels/_checks.html", {"checks": checks, "oob": True})
 
 
 @router.post("/settings/numbers/connect")
 async def connect(
-    viewer: AdminDep,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    waba_id: Annotated[str, Form(max_length=_ID_MAX)] = "",
-    phone_number_id: Annotated[str, Form(max_length=_ID_MAX)] = "",
-    access_token: FormField = "",
-    app_secret: Annotated[str, Form(max_length=_SECRET_MAX)] = "",
-    pin: Annotated[str, Form(max_length=16)] = "",
+    viewer: AdminDep, session: SessionDep, runtime: RuntimeDep, form: ConnectForm
 ) -> Response:
     t = viewer.t
-    form = _form(
-        waba_id=waba_id, phone_number_id=phone_number_id, access_token=access_token,
-        app_secret=app_secret, pin=pin,
-    )  # fmt: skip
     checks = await check_fields(t, runtime, form)
     for name in FIELDS:
         if not form[name]:
@@ -478,15 +472,13 @@ async def number_page(
 async def subscribe(
     channel_id: uuid.UUID, viewer: AdminDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    try:
-        await service.check_subscribe_channel(
+    return await _step(
+        viewer, session, runtime, channel_id, "subscribed",
+        service.check_subscribe_channel(
             session=session, runtime=runtime, workspace_id=viewer.me.workspace_id,
             channel_id=channel_id, now=runtime.clock.now(),
-        )  # fmt: skip
-    except (MetaRefusedError, GraphAPIUnreachableError) as error:
-        await session.rollback()
-        return await _failed_step(viewer, session, runtime, channel_id, "subscribed", error)
-    return redirect(viewer.page, f"/settings/numbers/{channel_id}")
+        ),
+    )  # fmt: skip
 
 
 @router.post("/settings/numbers/{channel_id}/register")
@@ -497,27 +489,32 @@ async def register(
     runtime: RuntimeDep,
     pin: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    try:
-        await service.check_register_channel(
+    return await _step(
+        viewer, session, runtime, channel_id, "registered",
+        service.check_register_channel(
             session=session, runtime=runtime, workspace_id=viewer.me.workspace_id,
             channel_id=channel_id, pin=pin.strip(), now=runtime.clock.now(),
-        )  # fmt: skip
-    except (MetaRefusedError, GraphAPIUnreachableError, InvalidPinError) as error:
-        await session.rollback()
-        return await _failed_step(viewer, session, runtime, channel_id, "registered", error)
-    return redirect(viewer.page, f"/settings/numbers/{channel_id}")
+        ),
+    )  # fmt: skip
 
 
-async def _failed_step(
+async def _step(
     viewer: Viewer,
     session: SessionDep,
     runtime: Runtime,
     channel_id: uuid.UUID,
     step: str,
-    error: OvilloError,
-) -> HTMLResponse:
-    channel = await service.get_channel_or_raise(
-        session=session, workspace_id=viewer.me.workspace_id, channel_id=channel_id
-    )
-    errors = {step: meta_words(viewer.t, error)}
-    return _number_page(viewer, runtime, channel, errors=errors, status_code=422)
+    action: Awaitable[object],
+) -> Response:
+    """Back to the number's checklist once ``action`` (the checklist's ``step``) ran, or the
+    checklist with Meta's refusal in plain words on that step."""
+    try:
+        await action
+    except (MetaRefusedError, GraphAPIUnreachableError, InvalidPinError) as error:
+        await session.rollback()
+        channel = await service.get_channel_or_raise(
+            session=session, workspace_id=viewer.me.workspace_id, channel_id=channel_id
+        )
+        errors = {step: meta_words(viewer.t, error)}
+        return _number_page(viewer, runtime, channel, errors=errors, status_code=422)
+    return redirect(viewer.page, f"/settings/numbers/{channel_id}")
