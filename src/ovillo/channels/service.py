@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import aiohttp
 import structlog
@@ -52,6 +53,7 @@ from ovillo.core.runtime import Runtime
 from ovillo.rules import phone, throughput
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 WEBHOOK_PATH: Final = "/webhooks/whatsapp"
 # How many of a WABA's numbers one page asks for when checking a number belongs to it.
@@ -296,6 +298,17 @@ def _unreachable(error: CloudAPITransportError, base_url: str) -> GraphAPIUnreac
     )
     unreachable.__cause__ = error
     return unreachable
+
+
+async def _ask_meta(call: Awaitable[_T], *, what: str, base_url: str) -> _T:
+    """Await a Graph API ``call``: Meta's refusal raises ``MetaRefusedError`` saying we tried
+    to ``what``, no answer from ``base_url`` raises ``GraphAPIUnreachableError``."""
+    try:
+        return await call
+    except CloudAPIError as error:
+        raise _meta_refusal(error, what=what) from error
+    except CloudAPITransportError as error:
+        raise _unreachable(error, base_url) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,13 +577,11 @@ async def _refresh(runtime: Runtime, channel: Channel, *, now: datetime) -> None
         phone_number_id=channel.phone_number_id,
         waba_id=None,
     )
-    client = cloud_api_client(runtime, channel)
-    try:
-        apps = await client.list_subscribed_apps(channel.waba_id)
-    except CloudAPIError as error:
-        raise _meta_refusal(error, what=f"read the apps of WABA {channel.waba_id}") from error
-    except CloudAPITransportError as error:
-        raise _unreachable(error, channel.graph_api_url) from error
+    apps = await _ask_meta(
+        cloud_api_client(runtime, channel).list_subscribed_apps(channel.waba_id),
+        what=f"read the apps of WABA {channel.waba_id}",
+        base_url=channel.graph_api_url,
+    )
     _apply_figures(channel, figures, now=now)
     # Meta lists every app subscribed to the WABA; a system user's token cannot tell ours
     # apart without the app's own token, so any subscribed app counts.
@@ -607,14 +618,11 @@ async def check_subscribe_channel(
     channel = await get_channel_or_raise(
         session=session, workspace_id=workspace_id, channel_id=channel_id
     )
-    try:
-        await cloud_api_client(runtime, channel).subscribe_app(channel.waba_id)
-    except CloudAPIError as error:
-        raise _meta_refusal(
-            error, what=f"subscribe the app to WABA {channel.waba_id}'s webhooks"
-        ) from error
-    except CloudAPITransportError as error:
-        raise _unreachable(error, channel.graph_api_url) from error
+    await _ask_meta(
+        cloud_api_client(runtime, channel).subscribe_app(channel.waba_id),
+        what=f"subscribe the app to WABA {channel.waba_id}'s webhooks",
+        base_url=channel.graph_api_url,
+    )
     await _refresh(runtime, channel, now=now)
     await session.commit()
     log.info("channel_webhooks_subscribed", workspace_id=str(workspace_id),
@@ -638,14 +646,11 @@ async def check_register_channel(
     channel = await get_channel_or_raise(
         session=session, workspace_id=workspace_id, channel_id=channel_id
     )
-    try:
-        await cloud_api_client(runtime, channel).register(channel.phone_number_id, pin)
-    except CloudAPIError as error:
-        raise _meta_refusal(
-            error, what=f"register phone number {channel.phone_number_id}"
-        ) from error
-    except CloudAPITransportError as error:
-        raise _unreachable(error, channel.graph_api_url) from error
+    await _ask_meta(
+        cloud_api_client(runtime, channel).register(channel.phone_number_id, pin),
+        what=f"register phone number {channel.phone_number_id}",
+        base_url=channel.graph_api_url,
+    )
     await _refresh(runtime, channel, now=now)
     await session.commit()
     log.info("channel_registered", workspace_id=str(workspace_id), channel_id=str(channel.id))
