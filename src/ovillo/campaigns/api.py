@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.campaigns import funnel, service
 from ovillo.campaigns.models import Campaign
@@ -32,6 +35,42 @@ router = APIRouter(tags=["campaigns"])
 async def _out(session: SessionDep, campaign: Campaign) -> CampaignOut:
     counts = await service.campaign_counts(session=session, campaign_ids=[campaign.id])
     return CampaignOut.of(campaign, counts[campaign.id])
+
+
+class _Steer(Protocol):
+    """A use case that moves a campaign from one state to another."""
+
+    def __call__(
+        self,
+        *,
+        session: AsyncSession,
+        workspace_id: uuid.UUID,
+        campaign_id: uuid.UUID,
+        now: datetime,
+    ) -> Awaitable[Campaign]: ...
+
+
+async def _steer(
+    change: _Steer,
+    campaign_id: uuid.UUID,
+    context: ApiContext,
+    session: SessionDep,
+    clock: ClockDep,
+) -> CampaignOut:
+    """Launch, pause, resume or cancel (``change``) the campaign, and show it."""
+    campaign = await change(
+        session=session, workspace_id=context.workspace_id, campaign_id=campaign_id,
+        now=clock.now(),
+    )  # fmt: skip
+    return await _out(session, campaign)
+
+
+def _estimate_out(found: service.CampaignEstimate) -> CampaignEstimateOut:
+    return CampaignEstimateOut.of(
+        found.estimate,
+        excluded_opted_out=found.excluded_opted_out,
+        excluded_not_on_whatsapp=found.excluded_not_on_whatsapp,
+    )
 
 
 @router.post(
@@ -66,11 +105,7 @@ async def estimate_new_campaign(
     found = await service.estimate_new_campaign(
         session=session, workspace_id=context.workspace_id, body=body, now=clock.now()
     )
-    return CampaignEstimateOut.of(
-        found.estimate,
-        excluded_opted_out=found.excluded_opted_out,
-        excluded_not_on_whatsapp=found.excluded_not_on_whatsapp,
-    )
+    return _estimate_out(found)
 
 
 @router.get(
@@ -88,11 +123,7 @@ async def estimate_campaign(
         campaign_id=campaign_id,
         now=clock.now(),
     )
-    return CampaignEstimateOut.of(
-        found.estimate,
-        excluded_opted_out=found.excluded_opted_out,
-        excluded_not_on_whatsapp=found.excluded_not_on_whatsapp,
-    )
+    return _estimate_out(found)
 
 
 @router.get(
@@ -141,11 +172,7 @@ async def get_campaign(
 async def launch_campaign(
     campaign_id: uuid.UUID, context: ApiContext, session: SessionDep, clock: ClockDep
 ) -> CampaignOut:
-    campaign = await service.launch_campaign(
-        session=session, workspace_id=context.workspace_id, campaign_id=campaign_id,
-        now=clock.now(),
-    )  # fmt: skip
-    return await _out(session, campaign)
+    return await _steer(service.launch_campaign, campaign_id, context, session, clock)
 
 
 @router.post(
@@ -157,11 +184,7 @@ async def launch_campaign(
 async def pause_campaign(
     campaign_id: uuid.UUID, context: ApiContext, session: SessionDep, clock: ClockDep
 ) -> CampaignOut:
-    campaign = await service.pause_campaign(
-        session=session, workspace_id=context.workspace_id, campaign_id=campaign_id,
-        now=clock.now(),
-    )  # fmt: skip
-    return await _out(session, campaign)
+    return await _steer(service.pause_campaign, campaign_id, context, session, clock)
 
 
 @router.post(
@@ -173,11 +196,7 @@ async def pause_campaign(
 async def resume_campaign(
     campaign_id: uuid.UUID, context: ApiContext, session: SessionDep, clock: ClockDep
 ) -> CampaignOut:
-    campaign = await service.resume_campaign(
-        session=session, workspace_id=context.workspace_id, campaign_id=campaign_id,
-        now=clock.now(),
-    )  # fmt: skip
-    return await _out(session, campaign)
+    return await _steer(service.resume_campaign, campaign_id, context, session, clock)
 
 
 @router.post(
@@ -189,11 +208,7 @@ async def resume_campaign(
 async def cancel_campaign(
     campaign_id: uuid.UUID, context: ApiContext, session: SessionDep, clock: ClockDep
 ) -> CampaignOut:
-    campaign = await service.cancel_campaign(
-        session=session, workspace_id=context.workspace_id, campaign_id=campaign_id,
-        now=clock.now(),
-    )  # fmt: skip
-    return await _out(session, campaign)
+    return await _steer(service.cancel_campaign, campaign_id, context, session, clock)
 
 
 @router.get(
