@@ -8,6 +8,7 @@ import random
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import insert, select, text
 
 from ovillo.core.ids import new_id
@@ -44,14 +45,14 @@ async def _seed(desk: Desk, runtime: Runtime) -> dict[int, str]:
                  "text": body, "content": {"text": {"body": body}}, "author_type": "contact",
                  "status": "received", "created_at": first.created_at}
             )  # fmt: skip
-        await session.execute(insert(Message.__table__), rows)
+        await session.execute(insert(Message), rows)
         if session.get_bind().dialect.name == "postgresql":
             await session.execute(text("ANALYZE message"))
         await session.commit()
         found = await session.execute(
             select(Message.seq, Message.text).where(Message.workspace_id == desk.workspace_id)
         )
-        return {seq: body for seq, body in found}
+        return {seq: body or "" for seq, body in found}
 
 
 def _matches(texts: dict[int, str], query: str) -> set[int]:
@@ -104,24 +105,28 @@ async def test_postgres_walk_and_index_find_the_same(desk: Desk, platform_runtim
         if session.get_bind().dialect.name != "postgresql":
             return  # SQLite has one way, FTS5 (the test above)
 
-        async def both_ways(query: str, offset: int) -> tuple[list[int], list[int]]:
+        async def both_ways(
+            query: str, offset: int, candidates: int
+        ) -> tuple[list[int], list[int]]:
             params = {
                 "workspace_id": desk.workspace_id, "limit": 30, "offset": offset,
                 "query": tsquery_text(search_terms(query)),
                 # The index way asks the index for one word, then keeps those with all.
                 "rarest": tsquery_text(search_terms(query)[-1:]),
             }  # fmt: skip
-            walk = await session.execute(search._POSTGRES_WALK, params)
-            index = await session.execute(search._POSTGRES_INDEX, params)
+            walk = await session.execute(search._POSTGRES_WALK[candidates], params)
+            index = await session.execute(search._POSTGRES_INDEX[candidates], params)
             return [row[0] for row in walk], [row[0] for row in index]
 
         for q in (RARE, "hola", "hola pago", "pago envio talla", "xilofono pago", "zzz"):
             expected = _matches(texts, q)
-            for offset in (0, 30):
-                walk, index = await both_ways(q, offset)
-                assert walk == index, q
-                assert set(walk) <= expected, q
-                assert len(walk) == min(30, max(len(expected) - offset, 0)), q
+            for candidates in search.WALK_CANDIDATES:
+                newest = set(sorted(expected, reverse=True)[:candidates])
+                for offset in (0, 30):
+                    walk, index = await both_ways(q, offset, candidates)
+                    assert walk == index, (q, candidates)
+                    assert set(walk) <= newest, (q, candidates)
+                    assert len(walk) == min(30, max(len(newest) - offset, 0)), (q, candidates)
 
         async def walks(query: str) -> bool:
             terms = search_terms(query)
@@ -150,3 +155,48 @@ async def test_a_small_workspace_walks(desk: Desk, platform_runtime: Runtime) ->
         )
         assert [m.text for m in found] == ["Hola, un xilófono"]
         assert uuid.UUID(str(found[0].workspace_id)) == desk.workspace_id
+
+
+def test_a_walk_keeps_fewer_candidates_when_matches_are_common() -> None:
+    """As many as the newest ``WALK_ROWS`` messages hold, rounded down to a step."""
+    sampled = search.SAMPLE
+    assert search.walk_candidates(hits=sampled, sampled=sampled) == search.CANDIDATES
+    one_in_five = search.walk_candidates(hits=sampled // 5, sampled=sampled)
+    assert one_in_five == max(n for n in search.WALK_CANDIDATES if n <= search.WALK_ROWS / 5)
+    # Two common words together, one message in twenty: fewer than all, more than the least.
+    one_in_twenty = search.walk_candidates(hits=sampled // 20, sampled=sampled)
+    assert search.WALK_CANDIDATES[0] < one_in_twenty < search.CANDIDATES
+    # Rare: never fewer than the first step.
+    assert search.walk_candidates(hits=1, sampled=sampled) == search.WALK_CANDIDATES[0]
+    assert search.walk_candidates(hits=0, sampled=sampled) == search.WALK_CANDIDATES[0]
+
+
+async def test_common_words_page_through_their_newest_matches(
+    desk: Desk, platform_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a walk for common words ranks only the newest matches it has room for:
+    every page together is exactly the newest ``WALK_CANDIDATES[0]`` matches here (the walk's
+    room made small, so this workspace's few thousand messages are enough to show it)."""
+    texts = await _seed(desk, platform_runtime)
+    async with platform_runtime.sessionmaker() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return  # SQLite ranks its newest ``CANDIDATES`` matches always (FTS5 is quick)
+        monkeypatch.setattr(search, "WALK_ROWS", search.SAMPLE // 4)
+        query = "hola pago"
+        expected = _matches(texts, query)
+        fewest = search.WALK_CANDIDATES[0]
+        assert len(expected) > fewest + 50
+        way = await search._pg_choose(
+            session, workspace_id=desk.workspace_id, terms=search_terms(query)
+        )
+        assert way.walk
+        assert way.candidates == fewest
+        found: list[int] = []
+        for offset in range(0, fewest + 50, 50):
+            page = await search.search_messages(
+                session=session, workspace_id=desk.workspace_id, query=query, limit=50,
+                offset=offset,
+            )  # fmt: skip
+            found += [m.seq for m in page]
+        assert len(found) == len(set(found)) == fewest
+        assert set(found) == set(sorted(expected, reverse=True)[:fewest])

@@ -20,6 +20,17 @@ unless the column has hundreds of distinct words, so it walked the whole table f
 word and read whole posting lists for two common ones. So the choice is made here, from
 how often the query and each of its words match among the newest ``SAMPLE`` messages
 (``_pg_choose``).
+
+The walk also stops early when matches are common: it keeps as many candidates as the
+newest ``WALK_ROWS`` messages hold (by the sample's density, rounded down to one of
+``WALK_CANDIDATES``, at least the first), not ``CANDIDATES``. Two common words together
+match one message in twenty or so, and their newest 2,000 matches were 48,000 rows to read
+(bench/inbox.py); ranked among the newest 500 instead, the first pages are the same kind
+of answer, recent and relevant, for a quarter of the reading. That is a product choice: an
+inbox's search is for what was said lately, so for a common query the results to page
+through are the recent ones (at least ``WALK_CANDIDATES[0]``), not the best of the whole
+history. A query rare enough for the index way still ranks its newest ``CANDIDATES``
+matches.
 """
 
 from __future__ import annotations
@@ -50,6 +61,12 @@ PG_DOCUMENT: Final = "search_vector"
 # among them. A rare word is ranked over all its matches; a word in every other message
 # over its latest ones, which is what an inbox's search is for.
 CANDIDATES: Final = 2_000
+# On PostgreSQL a walk reads about this many of the newest messages for its candidates when
+# matches are common, keeping one of these many (literals in the SQL, as ``CANDIDATES``:
+# a prepared statement's generic plan would guess a parameter LIMIT at a tenth of the
+# table). Measured on bench/inbox.py's database: a walked row costs about a microsecond.
+WALK_ROWS: Final = 12_000
+WALK_CANDIDATES: Final = (200, 500, 1_000, CANDIDATES)
 
 _SQLITE = text(
     "SELECT seq FROM ("
@@ -70,25 +87,34 @@ _PG_RANKED: Final = (
 )
 # The walk: ``OFFSET 0`` keeps the match out of the subquery, so the planner cannot turn the
 # newest-first read into a GIN scan; the outer LIMIT stops it at the last candidate.
-_POSTGRES_WALK = text(
-    _PG_RANKED.format(
-        candidates=CANDIDATES,
-        matches="(SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
-        " ORDER BY seq DESC OFFSET 0) AS recent"
-        f" WHERE {PG_DOCUMENT} @@ {_PG_QUERY}",
+_POSTGRES_WALK: Final = {
+    candidates: text(
+        _PG_RANKED.format(
+            candidates=candidates,
+            matches="(SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
+            " ORDER BY seq DESC OFFSET 0) AS recent"
+            f" WHERE {PG_DOCUMENT} @@ {_PG_QUERY}",
+        )
     )
-)
+    for candidates in WALK_CANDIDATES
+}
 # The index: the messages with the query's rarest word (``:rarest``), from the GIN index,
 # kept apart so no newest-first read is mixed in; then those with every word. Asking the
 # index for the common words too would read their whole posting lists (a prefix's are
-# gathered in full before they are intersected).
-_POSTGRES_INDEX = text(
-    "WITH hits AS MATERIALIZED ("
-    " SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
-    f" AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :rarest)"
-    ") "
-    + _PG_RANKED.format(matches=f"hits WHERE {PG_DOCUMENT} @@ {_PG_QUERY}", candidates=CANDIDATES)
-)
+# gathered in full before they are intersected). Any of the walk's numbers of candidates,
+# so both ways can be compared (the search itself takes ``CANDIDATES`` this way).
+_POSTGRES_INDEX: Final = {
+    candidates: text(
+        "WITH hits AS MATERIALIZED ("
+        " SELECT seq, search_vector FROM message WHERE workspace_id = :workspace_id"
+        f" AND {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :rarest)"
+        ") "
+        + _PG_RANKED.format(
+            matches=f"hits WHERE {PG_DOCUMENT} @@ {_PG_QUERY}", candidates=candidates
+        )
+    )
+    for candidates in WALK_CANDIDATES
+}
 
 # How many of the newest messages ``_pg_prefers_walk`` looks at, and what it weighs: a row
 # walked (read and matched), a GIN posting read for a prefix, a match's row fetched by the
@@ -99,21 +125,36 @@ POSTING_COST: Final = 0.8
 FETCH_COST: Final = 6.0
 
 
+@dataclass(frozen=True, slots=True)
+class _PgWay:
+    """How PostgreSQL finds a query's candidates: by walk or by index, how many, and the
+    rarest word (the one the index way asks the index for)."""
+
+    walk: bool
+    candidates: int
+    rarest: str
+
+
 async def _pg_prefers_walk(
     session: AsyncSession, *, workspace_id: uuid.UUID, terms: list[str]
 ) -> bool:
-    return (await _pg_choose(session, workspace_id=workspace_id, terms=terms))[0]
+    return (await _pg_choose(session, workspace_id=workspace_id, terms=terms)).walk
 
 
-async def _pg_choose(
-    session: AsyncSession, *, workspace_id: uuid.UUID, terms: list[str]
-) -> tuple[bool, str]:
-    """Whether walking the newest messages reads less than the GIN index for ``terms``,
-    and the rarest term (the one the index way asks the index for): the walk reads about
-    ``CANDIDATES / density`` rows (all the workspace's if none of the newest match), the
-    index every posting of the rarest word in the whole table and a row for each. Densities
-    are those among the newest ``SAMPLE`` messages; between words none of them has, the
-    longest is taken for the rarest."""
+def walk_candidates(*, hits: int, sampled: int) -> int:
+    """How many matches a walk keeps for a query matching ``hits`` of the ``sampled``
+    newest messages: as many as the newest ``WALK_ROWS`` hold, rounded down to one of
+    ``WALK_CANDIDATES`` (at least the first)."""
+    expected = WALK_ROWS * hits / sampled if sampled else float(CANDIDATES)
+    return max((n for n in WALK_CANDIDATES if n <= expected), default=WALK_CANDIDATES[0])
+
+
+async def _pg_choose(session: AsyncSession, *, workspace_id: uuid.UUID, terms: list[str]) -> _PgWay:
+    """Whether walking the newest messages reads less than the GIN index for ``terms``:
+    the walk reads about ``candidates / density`` rows (all the workspace's if none of the
+    newest match), the index every posting of the rarest word in the whole table and a row
+    for each. Densities are those among the newest ``SAMPLE`` messages; between words none
+    of them has, the longest is taken for the rarest."""
     counts = ", ".join(
         f"count(*) FILTER (WHERE {PG_DOCUMENT} @@ to_tsquery('simple'::regconfig, :term{i}))"
         for i in range(len(terms))
@@ -133,11 +174,15 @@ async def _pg_choose(
         (count, -len(term), term) for count, term in zip(per_term, terms, strict=True)
     )
     if sampled < SAMPLE:
-        return True, rarest  # the workspace's messages are fewer than the sample: a short walk
+        # The workspace's messages are fewer than the sample: a short walk, ranking all.
+        return _PgWay(walk=True, candidates=CANDIDATES, rarest=rarest)
+    candidates = walk_candidates(hits=hits, sampled=sampled)
     rows = max(float(table_rows or 0), float(sampled))
-    walk = WALK_ROW_COST * (min(CANDIDATES * sampled / hits, rows) if hits else rows)
+    walk = WALK_ROW_COST * (min(candidates * sampled / hits, rows) if hits else rows)
     index = rows / sampled * (POSTING_COST + FETCH_COST) * rarest_count
-    return bool(walk <= index), rarest
+    if walk <= index:
+        return _PgWay(walk=True, candidates=candidates, rarest=rarest)
+    return _PgWay(walk=False, candidates=CANDIDATES, rarest=rarest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +221,9 @@ async def search_messages(
     params: dict[str, object] = {"limit": limit, "offset": offset, "candidates": CANDIDATES}
     if session.get_bind().dialect.name == "postgresql":
         params |= {"workspace_id": workspace_id, "query": tsquery_text(terms)}
-        walk, rarest = await _pg_choose(session, workspace_id=workspace_id, terms=terms)
-        params["rarest"] = tsquery_text([rarest])
-        statement = _POSTGRES_WALK if walk else _POSTGRES_INDEX
+        way = await _pg_choose(session, workspace_id=workspace_id, terms=terms)
+        params["rarest"] = tsquery_text([way.rarest])
+        statement = (_POSTGRES_WALK if way.walk else _POSTGRES_INDEX)[way.candidates]
     else:
         params |= {"workspace_id": workspace_id.hex, "match": fts5_match(terms)}
         statement = _SQLITE
