@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
 from ovillo.cloudapi import signature
-from ovillo.core.db import sqlite_write_gate
+from ovillo.core.db import is_one_of, sqlite_write_gate
 from ovillo.core.notify import channel_name, notify
 from ovillo.core.runtime import Runtime
 
@@ -524,7 +524,9 @@ async def get_event_bodies(*, session: AsyncSession, event_ids: Sequence[int]) -
     if not event_ids:
         return {}
     rows = await session.execute(
-        select(WebhookEvent.id, WebhookEvent.body).where(WebhookEvent.id.in_(event_ids))
+        select(WebhookEvent.id, WebhookEvent.body).where(
+            is_one_of(session, WebhookEvent.id, event_ids)
+        )
     )
     return {int(event_id): bytes(body) for event_id, body in rows}
 

@@ -19,9 +19,11 @@ import asyncio
 import contextlib
 import time
 import weakref
+from collections.abc import Iterable
 from typing import Any, Final
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import ColumnElement, MetaData, all_, any_, bindparam, event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -32,7 +34,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from ovillo.core.settings import DatabaseSettings
@@ -85,6 +87,35 @@ def insert_for(session: AsyncSession) -> Any:
     PostgreSQL and SQLite spell ``INSERT ... ON CONFLICT`` alike, SQLAlchemy apart."""
     dialect = session.get_bind().dialect.name
     return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+# A table's column or a mapped class's attribute.
+_Column = ColumnElement[Any] | QueryableAttribute[Any]
+
+
+def is_one_of(session: AsyncSession, column: _Column, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN values`` that is one SQL text whatever the number of values.
+
+    On PostgreSQL ``column = ANY(:values)`` with the values as one array parameter: an
+    ``IN (...)`` list renders one placeholder per value, so asyncpg prepares (a round trip)
+    and caches a new statement for every new length, and SQLAlchemy rewrites the SQL on
+    every call; the hot paths of the worker ran dozens of lengths a second. SQLite has no
+    arrays: a plain ``IN``.
+    """
+    listed = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, listed, type_=postgresql.ARRAY(column.type)))
+    return column.in_(listed)
+
+
+def is_none_of(
+    session: AsyncSession, column: _Column, values: Iterable[Any]
+) -> ColumnElement[bool]:
+    """``column NOT IN values`` as ``is_one_of`` writes ``IN``: ``<> ALL(:values)`` there."""
+    listed = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column != all_(bindparam(None, listed, type_=postgresql.ARRAY(column.type)))
+    return column.not_in(listed)
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:

@@ -75,7 +75,7 @@ from ovillo.contacts import opt_out
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.models import Contact
 from ovillo.core import ids
-from ovillo.core.db import sqlite_write_gate
+from ovillo.core.db import is_one_of, sqlite_write_gate
 from ovillo.core.errors import OvilloError
 from ovillo.core.runtime import Runtime
 from ovillo.core.storage import StorageKeyError, extension_for, new_storage_key, storage_for
@@ -380,7 +380,7 @@ class ApplyCache:
             found = {
                 message.wamid: message
                 for message in await session.scalars(
-                    select(Message).where(Message.wamid.in_(chunk))
+                    select(Message).where(is_one_of(session, Message.wamid, chunk))
                 )
             }
             for wamid in chunk:
@@ -415,7 +415,8 @@ class ApplyCache:
                     message.conversation_id: message
                     for message in await session.scalars(
                         select(Message).where(
-                            Message.conversation_id.in_(chunk), Message.seq == latest
+                            is_one_of(session, Message.conversation_id, chunk),
+                            Message.seq == latest,
                         )
                     )
                 }

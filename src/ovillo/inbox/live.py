@@ -19,6 +19,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ovillo.core.db import is_one_of
 from ovillo.core.events import publish_on_commit
 from ovillo.inbox.models import Conversation, Message, MessageStatus, Note
 
@@ -103,7 +104,7 @@ async def messages_status_by_seq(session: AsyncSession, *, seqs: Iterable[int]) 
             table.c.status,
             table.c.error_code,
             table.c.error_title,
-        ).where(table.c.seq.in_(wanted), table.c.status != MessageStatus.SENDING)
+        ).where(is_one_of(session, table.c.seq, wanted), table.c.status != MessageStatus.SENDING)
     )
     for workspace_id, conversation_id, message_id, status, error_code, error_title in rows:
         publish_on_commit(

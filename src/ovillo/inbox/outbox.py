@@ -50,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.channels.models import Channel, WebhookEvent, WebhookEventState
+from ovillo.core.db import is_none_of, is_one_of
 from ovillo.core.ids import new_id
 from ovillo.core.notify import notify
 from ovillo.inbox import live
@@ -678,7 +679,7 @@ async def do_requeue_unanswered(
     if channel_id is not None:
         where.append(Message.channel_id == channel_id)
     if held:
-        where.append(Message.seq.not_in(list(held)))
+        where.append(is_none_of(session, Message.seq, held))
     requeued = await session.execute(
         update(Message)
         .where(*where, Message.attempts < max_attempts)
@@ -794,7 +795,7 @@ async def _open_free_entry_points(
     entry point is already open keeps it. One statement per batch; it touches only
     conversations with a recent referral."""
     replied = select(Message.conversation_id).where(
-        Message.seq.in_(seqs), Message.direction == Direction.OUTBOUND
+        is_one_of(session, Message.seq, seqs), Message.direction == Direction.OUTBOUND
     )
     await session.execute(
         update(Conversation)
@@ -928,6 +929,8 @@ async def wamids_with_pending_statuses(
     if not wamids:
         return []
     rows = await session.scalars(
-        select(PendingStatus.wamid).where(PendingStatus.wamid.in_(list(wamids))).distinct()
+        select(PendingStatus.wamid)
+        .where(is_one_of(session, PendingStatus.wamid, wamids))
+        .distinct()
     )
     return list(rows)

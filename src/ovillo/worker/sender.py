@@ -49,7 +49,7 @@ from ovillo.cloudapi.errors import (
     spec_for,
 )
 from ovillo.contacts.models import Contact
-from ovillo.core.db import sqlite_write_gate
+from ovillo.core.db import is_one_of, sqlite_write_gate
 from ovillo.core.runtime import Runtime
 from ovillo.inbox import outbox
 from ovillo.inbox.models import Conversation, Direction, Message, MessageStatus
@@ -506,7 +506,7 @@ class SendPipeline:
                 conversation_id: last_inbound_at
                 for conversation_id, last_inbound_at in await session.execute(
                     select(Conversation.id, Conversation.last_inbound_at).where(
-                        Conversation.id.in_({m.conversation_id for m in claimed})
+                        is_one_of(session, Conversation.id, {m.conversation_id for m in claimed})
                     )
                 )
             }
@@ -514,7 +514,7 @@ class SendPipeline:
                 contact_id: Recipient(wa_id, user_id, opt_outs or {})
                 for contact_id, wa_id, user_id, opt_outs in await session.execute(
                     select(Contact.id, Contact.wa_id, Contact.user_id, Contact.opt_outs).where(
-                        Contact.id.in_({m.contact_id for m in claimed})
+                        is_one_of(session, Contact.id, {m.contact_id for m in claimed})
                     )
                 )
             }
