@@ -135,9 +135,9 @@ class Message(Base):
 
     seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
     id: Mapped[uuid.UUID] = mapped_column(UUIDKey, default=new_id, unique=True)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspace.id", ondelete="CASCADE"), index=True
-    )
+    # Indexed by ``ix_message_search_walk``, (workspace_id, seq): hand-managed with search's
+    # structures (migrations 0037, 0038), so not declared here.
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspace.id", ondelete="CASCADE"))
     conversation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("conversation.id", ondelete="CASCADE")
     )
