@@ -90,8 +90,11 @@ class Desk:
         await wait_for(applied, within=20, interval=0.05, what=f"{wa_id} wrote {body!r}")
         return found[-1]
 
-    async def writes_and_waits(self, wa_id: str, body: str = "hello") -> dict[str, Any]:
-        await self.customer_writes(wa_id, body)
+    async def writes_and_waits(
+        self, wa_id: str, body: str = "hello", **extra: Any
+    ) -> dict[str, Any]:
+        """``customer_writes`` (``extra`` as it takes them), then ``wait_for_inbound``."""
+        await self.customer_writes(wa_id, body, **extra)
         return await self.wait_for_inbound(wa_id, body)
 
     async def send(self, payload: dict[str, Any], **headers: str) -> httpx.Response:

@@ -80,8 +80,7 @@ async def test_the_composer_counts_down_then_offers_only_approved_templates(
 ) -> None:
     desk, email = await desk_with_user(platform, http, emulator_http)
     wa_id = "5215512340001"
-    await desk.customer_writes(wa_id, "¿Está listo mi pedido?", name="Lucía Pérez")
-    inbound = await desk.wait_for_inbound(wa_id, "¿Está listo mi pedido?")
+    inbound = await desk.writes_and_waits(wa_id, "¿Está listo mi pedido?", name="Lucía Pérez")
     conversation_id = str(inbound["id"])
     assert await unread(desk, wa_id) == 1
     client = await signed_in(platform, email)
@@ -158,8 +157,7 @@ async def test_a_template_that_is_not_approved_cannot_be_sent_from_the_page(
 ) -> None:
     desk, email = await desk_with_user(platform, http, emulator_http)
     wa_id = "5215512340002"
-    await desk.customer_writes(wa_id, "hola")
-    inbound = await desk.wait_for_inbound(wa_id, "hola")
+    inbound = await desk.writes_and_waits(wa_id, "hola")
     conversation_id = str(inbound["id"])
     created = await desk.post("/templates", {"number_id": desk.number["id"], **reminder()})
     assert created.status_code == 201, created.text  # in review: not offered, not sendable
@@ -199,8 +197,7 @@ async def test_buttons_that_need_a_value_get_a_field_named_after_them(
 ) -> None:
     desk, email = await desk_with_user(platform, http, emulator_http)
     wa_id = "5215512340003"
-    await desk.customer_writes(wa_id, "hola")
-    conversation_id = str((await desk.wait_for_inbound(wa_id, "hola"))["id"])
+    conversation_id = str((await desk.writes_and_waits(wa_id, "hola"))["id"])
     template = await reviewed(
         desk,
         {

@@ -42,8 +42,7 @@ async def test_a_file_whatsapp_refuses_loses_nothing_and_replies_quote_the_messa
 ) -> None:
     desk, email = await desk_with_user(platform, http, emulator_http)
     wa_id = "5215512341001"
-    await desk.customer_writes(wa_id, "¿Tienen la talla M?")
-    conversation_id = str((await desk.wait_for_inbound(wa_id, "¿Tienen la talla M?"))["id"])
+    conversation_id = str((await desk.writes_and_waits(wa_id, "¿Tienen la talla M?"))["id"])
     (asked,) = await thread(desk, conversation_id)
     client = await signed_in(platform, email)
     try:
@@ -115,8 +114,7 @@ async def test_quick_replies_are_kept_by_admins_and_inserted_filled_for_the_cont
 ) -> None:
     desk, email = await desk_with_user(platform, http, emulator_http)
     wa_id = "5215512341002"
-    await desk.customer_writes(wa_id, "gracias", name="Lucía Pérez")
-    conversation_id = str((await desk.wait_for_inbound(wa_id, "gracias"))["id"])
+    conversation_id = str((await desk.writes_and_waits(wa_id, "gracias", name="Lucía Pérez"))["id"])
     agent_email = "agent-qr@example.com"
     await make_user(
         platform, workspace_id=desk.workspace_id, email=agent_email, role="agent",
@@ -183,8 +181,7 @@ async def test_the_contact_panel_edits_name_and_attributes_and_escapes_them(
 ) -> None:
     desk, email = await desk_with_user(platform, http, emulator_http)
     wa_id = "5215512341003"
-    await desk.customer_writes(wa_id, "hola", name="<script>alert(1)</script>")
-    conversation = await desk.wait_for_inbound(wa_id, "hola")
+    conversation = await desk.writes_and_waits(wa_id, "hola", name="<script>alert(1)</script>")
     conversation_id, contact_id = str(conversation["id"]), conversation["contact"]["id"]
     client = await signed_in(platform, email)
     try:
@@ -241,8 +238,8 @@ async def test_the_panel_shows_the_ad_its_free_window_and_past_conversations(
     desk, email = await desk_with_user(platform, http, emulator_http)
     wa_id = "5215512341004"
     ad = {"source_url": "https://fb.me/ad123", "source_id": "1202", "source_type": "ad"}
-    await desk.customer_writes(wa_id, "Vi su anuncio", referral={**ad, "headline": "<b>Envíos</b>"})
-    first = str((await desk.wait_for_inbound(wa_id, "Vi su anuncio"))["id"])
+    referral = {**ad, "headline": "<b>Envíos</b>"}
+    first = str((await desk.writes_and_waits(wa_id, "Vi su anuncio", referral=referral))["id"])
     client = await signed_in(platform, email)
     try:
         page = await client.get(f"/inbox/{first}")
@@ -268,8 +265,7 @@ async def test_the_panel_shows_the_ad_its_free_window_and_past_conversations(
         assert closed.status_code == 303
 
         hostile = {**ad, "source_url": "javascript:alert(1)", "headline": "Otra vez"}
-        await desk.customer_writes(wa_id, "Otra pregunta", referral=hostile)
-        second = str((await desk.wait_for_inbound(wa_id, "Otra pregunta"))["id"])
+        second = str((await desk.writes_and_waits(wa_id, "Otra pregunta", referral=hostile))["id"])
         assert second != first
         page = await client.get(f"/inbox/{second}")
         past = re.search(

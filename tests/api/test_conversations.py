@@ -118,8 +118,7 @@ async def test_filters_narrow_the_list(platform: PlatformServer, desk: Desk) -> 
     other_number = await desk.connect_another_number()
     ana = await desk.writes_and_waits("15550005001", "ana here")
     bo = await desk.writes_and_waits("15550005002", "bo here")
-    await desk.customer_writes("15550005003", "cy here", number=other_number)
-    cy = await desk.wait_for_inbound("15550005003", "cy here")
+    cy = await desk.writes_and_waits("15550005003", "cy here", number=other_number)
 
     agent = await _make_user(platform, desk.workspace_id, "Dana")
     assigned = await desk.post(f"/conversations/{ana['id']}/assign", {"user_id": str(agent)})

@@ -164,8 +164,7 @@ async def test_round_robin_takes_turns_among_online_agents_only(
         assert f"Assigned to {names[str(order[0])]} by round robin" in thread
 
         # A later message of the same conversation is not routed again.
-        await desk.customer_writes("5215512341002", "otra cosa")
-        again = await desk.wait_for_inbound("5215512341002", "otra cosa")
+        again = await desk.writes_and_waits("5215512341002", "otra cosa")
         assert uuid.UUID(again["assignee"]["id"]) == order[0]
         # A returning customer the business wrote to first (a new conversation that inherits
         # the closed one's window) is routed on their first answer too.
@@ -180,8 +179,7 @@ async def test_round_robin_takes_turns_among_online_agents_only(
         await desk.wait_for_status(sent.json()["id"], "sent", "delivered", "read")
         for online in (ana, beto):
             await online.beat()
-        await desk.customer_writes("5215512341002", "sí")
-        answered = await desk.wait_for_inbound("5215512341002", "sí")
+        answered = await desk.writes_and_waits("5215512341002", "sí")
         assert answered["id"] != again["id"]
         assert uuid.UUID(answered["assignee"]["id"]) == order[1]
 

@@ -157,8 +157,7 @@ def customer_writes(
             httpx.AsyncClient(base_url=platform.emulator.url, timeout=15) as emulator_http,
         ):
             desk = Desk(http, emulator_http, person.workspace_id, person.api_key, number)
-            await desk.customer_writes(wa_id, body, **extra)
-            await desk.wait_for_inbound(wa_id, body)
+            await desk.writes_and_waits(wa_id, body, **extra)
 
     run_coroutine(write())
 
