@@ -21,12 +21,13 @@ from sqlalchemy import func, select, update
 from ovillo.campaigns import dispatch
 from ovillo.campaigns.models import CampaignRecipient
 from ovillo.channels.models import Channel
+from ovillo.contacts.models import Contact
 from ovillo.core.clock import ControllableClock, wait_for
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
 from ovillo.inbox import ingest, outbox
 from ovillo.inbox.models import Message, MessageStatus
-from ovillo.rules.throughput import THROUGHPUT_ERROR_CODE
+from ovillo.rules.throughput import PAIR_BURST, THROUGHPUT_ERROR_CODE
 from ovillo.server import PlatformServer
 from ovillo.worker.leases import acquire_lease_token
 from ovillo.worker.sender import LimitBook, SendPipeline
@@ -175,5 +176,72 @@ async def test_130429_halves_what_the_dispatcher_keeps_queued(
         state = await outbox_of(runtime, campaign_id)
         assert state["throttled"] == 5, state
         assert state["queued"] == HALF, state
+    finally:
+        clock.resume()
+
+
+async def test_131056_does_not_halve_what_the_dispatcher_keeps_queued(
+    desk: Desk, platform: PlatformServer, platform_runtime: Runtime
+) -> None:
+    """A pair-rate refusal is one customer's limit, not the number's: the others go on."""
+    runtime = platform_runtime
+    # WhatsApp would take a thousand a second; the platform sends 10: no 130429 here.
+    number = await connect_emulator_channel(
+        desk.http, desk.emulator_http, desk.api_key, tier="TIER_UNLIMITED", throughput_mps=1000
+    )
+    desk.number = number
+    channel_id = uuid.UUID(number["id"])
+    async with runtime.sessionmaker() as session:
+        await session.execute(
+            update(Channel).where(Channel.id == channel_id).values(throughput_mps=MPS)
+        )
+        await session.commit()
+    template = await approved(desk, runtime)
+    await add_contacts(runtime, desk.workspace_id, 100)
+    campaign_id = await create_campaign(desk, template, "Pair rate")
+    assert (await desk.post(f"/campaigns/{campaign_id}/launch")).status_code == 200
+    clock = platform.clock
+    assert isinstance(clock, ControllableClock)
+    clock.freeze()
+    try:
+        await dispatch.run_campaigns(runtime)
+        assert await outbox_of(runtime, campaign_id) == {
+            "queued": FULL, "pending": 100 - FULL, "throttled": 0,
+        }  # fmt: skip
+        # One of them writes in and another system on the number answers them with Meta's
+        # whole pair burst: the campaign's message to them is one too many.
+        async with runtime.sessionmaker() as session:
+            busy = await session.scalar(
+                select(Contact.wa_id)
+                .join(CampaignRecipient, CampaignRecipient.contact_id == Contact.id)
+                .where(
+                    CampaignRecipient.campaign_id == uuid.UUID(campaign_id),
+                    CampaignRecipient.state == "queued",
+                )
+                .limit(1)
+            )
+        assert busy is not None
+        await desk.customer_writes(busy, "hola")
+        for index in range(int(PAIR_BURST)):
+            answered = await desk.emulator_http.post(
+                f"/v23.0/{number['phone_number_id']}/messages",
+                headers={"Authorization": f"Bearer {number['access_token']}"},
+                json={
+                    "messaging_product": "whatsapp",
+                    "to": busy,
+                    "type": "text",
+                    "text": {"body": f"bot {index}"},
+                },
+            )
+            assert answered.status_code == 200, answered.text
+
+        await send_until_idle(runtime, channel_id)
+        await dispatch.run_campaigns(runtime)
+        # One waits for the pair rate and counts as throttled; the dispatcher still keeps
+        # the number's full backlog (half would only starve the number, not help them).
+        assert (await campaign(desk, campaign_id))["throttled"] == 1
+        assert await outbox_of(runtime, campaign_id) == {
+            "sent": FULL - 1, "queued": FULL, "pending": 100 - 2 * FULL + 1, "throttled": 0,
+        }  # fmt: skip
     finally:
         clock.resume()

@@ -10,7 +10,8 @@ One round (``run_campaigns``, the worker's campaigns loop) for every running cam
 2. **Outcomes**: recipients whose message has left the outbox follow it: ``sent`` once
    WhatsApp accepted it, ``failed`` with its code and reason. A limit, quality or account
    error (``STOP_CODES``) stops the campaign and says why; 130429 / 131056 retries are
-   counted (``throttled_count``) and halve the next top-up.
+   counted (``throttled_count``), and 130429 ones halve the next top-up (131056 is one
+   customer's pair rate: the number may go on at its rate to everyone else).
 3. **Top-up**: the number's outbox holds at most ``BACKLOG_SECONDS`` of its throughput of
    this campaign's messages, so agents' replies (priority 0; campaigns go at
    ``CAMPAIGN_PRIORITY``) never wait behind a hundred thousand, and pause or cancel take
@@ -358,6 +359,7 @@ async def _sync_outcomes(
         error_reason=bindparam("b_reason"),
         finished_at=now,
     )
+    counted = campaign.throttled_count
     throttled = await _notice_throttling(session, campaign)
     stop = next(
         (
@@ -369,7 +371,7 @@ async def _sync_outcomes(
     )
     if stop is not None and campaign.state in (CampaignState.RUNNING, CampaignState.PAUSED):
         await _stop(session, campaign, code=stop, now=now)
-    elif rows or throttled:
+    elif rows or throttled or campaign.throttled_count != counted:
         campaign.updated_at = now
         campaigns_service.announce(session, campaign)
     return bool(rows), throttled
@@ -399,7 +401,9 @@ async def _move_recipients(
 
 async def _notice_throttling(session: AsyncSession, campaign: Campaign) -> int:
     """Queued messages of the campaign waiting to retry after 130429 / 131056: counted once
-    each (the recipient keeps the code until its outcome), returned to slow the top-up."""
+    each (the recipient keeps the code until its outcome); those waiting after 130429 are
+    returned to slow the top-up. A 131056 says one customer got too many, not that the
+    number sends too fast: a smaller backlog would not help them and would slow the rest."""
     waiting = (
         await session.execute(
             select(CampaignRecipient.id, CampaignRecipient.error_code, Message.error_code)
@@ -424,7 +428,7 @@ async def _notice_throttling(session: AsyncSession, campaign: Campaign) -> int:
         )
         campaign.throttled_count += len(fresh)
         log.info("campaign_throttled", campaign_id=str(campaign.id), messages=len(fresh))
-    return len(waiting)
+    return sum(1 for _, _, code in waiting if code == THROUGHPUT_ERROR_CODE)
 
 
 async def _stop(session: AsyncSession, campaign: Campaign, *, code: int, now: datetime) -> None:
