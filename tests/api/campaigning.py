@@ -11,6 +11,7 @@ from sqlalchemy import insert
 from ovillo.contacts.models import Contact
 from ovillo.core.clock import wait_for
 from ovillo.core.runtime import Runtime
+from ovillo.rules.throughput import PAIR_BURST
 from tests.api.conversing import Desk
 
 OFFER = {
@@ -128,3 +129,22 @@ async def all_recipients(desk: Desk, campaign_id: str) -> list[dict[str, Any]]:
         cursor = page["next_cursor"]
         if cursor is None:
             return rows
+
+
+async def fill_pair_bucket(desk: Desk, wa_id: str) -> None:
+    """Another system on the desk's number (a bot of the business's own, behind the
+    platform's back) sends ``wa_id`` Meta's whole pair burst, straight to the emulator: the
+    number's next message to them is refused with 131056 until the pair rate frees."""
+    number = desk.number
+    for index in range(int(PAIR_BURST)):
+        sent = await desk.emulator_http.post(
+            f"/v23.0/{number['phone_number_id']}/messages",
+            headers={"Authorization": f"Bearer {number['access_token']}"},
+            json={
+                "messaging_product": "whatsapp",
+                "to": wa_id,
+                "type": "text",
+                "text": {"body": f"bot {index}"},
+            },
+        )
+        assert sent.status_code == 200, sent.text

@@ -23,6 +23,7 @@ from tests.api.campaigning import (
     all_recipients,
     approved_template,
     create_campaign,
+    fill_pair_bucket,
     wait_for_campaign,
 )
 from tests.api.conversing import Desk
@@ -162,23 +163,9 @@ async def test_an_agents_reply_over_the_pair_rate_is_retried_not_failed(
 ) -> None:
     customer = "15550100777"
     conversation = await desk.writes_and_waits(customer, "hola")
-    number = desk.number
     clock = frozen(platform)
     try:
-        # Another system on the same number (a bot of the business's own) answers the
-        # customer with Meta's whole pair burst, behind the platform's back.
-        for index in range(BURST):
-            direct = await desk.emulator_http.post(
-                f"/v23.0/{number['phone_number_id']}/messages",
-                headers={"Authorization": f"Bearer {number['access_token']}"},
-                json={
-                    "messaging_product": "whatsapp",
-                    "to": customer,
-                    "type": "text",
-                    "text": {"body": f"bot {index}"},
-                },
-            )
-            assert direct.status_code == 200, direct.text
+        await fill_pair_bucket(desk, customer)
         refused_at = clock.now()
         sent = await desk.send(
             {"conversation_id": conversation["id"], "type": "text", "text": {"body": "Hi!"}}

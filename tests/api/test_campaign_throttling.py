@@ -27,11 +27,17 @@ from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
 from ovillo.inbox import ingest, outbox
 from ovillo.inbox.models import Message, MessageStatus
-from ovillo.rules.throughput import PAIR_BURST, THROUGHPUT_ERROR_CODE
+from ovillo.rules.throughput import THROUGHPUT_ERROR_CODE
 from ovillo.server import PlatformServer
 from ovillo.worker.leases import acquire_lease_token
 from ovillo.worker.sender import LimitBook, SendPipeline
-from tests.api.campaigning import OFFER, add_contacts, campaign, create_campaign
+from tests.api.campaigning import (
+    OFFER,
+    add_contacts,
+    campaign,
+    create_campaign,
+    fill_pair_bucket,
+)
 from tests.api.conversing import Desk
 from tests.factories import connect_emulator_channel
 
@@ -222,18 +228,7 @@ async def test_131056_does_not_halve_what_the_dispatcher_keeps_queued(
             )
         assert busy is not None
         await desk.customer_writes(busy, "hola")
-        for index in range(int(PAIR_BURST)):
-            answered = await desk.emulator_http.post(
-                f"/v23.0/{number['phone_number_id']}/messages",
-                headers={"Authorization": f"Bearer {number['access_token']}"},
-                json={
-                    "messaging_product": "whatsapp",
-                    "to": busy,
-                    "type": "text",
-                    "text": {"body": f"bot {index}"},
-                },
-            )
-            assert answered.status_code == 200, answered.text
+        await fill_pair_bucket(desk, busy)
 
         await send_until_idle(runtime, channel_id)
         await dispatch.run_campaigns(runtime)
