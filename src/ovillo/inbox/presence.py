@@ -51,6 +51,30 @@ def _state(row: Presence | None, now: datetime) -> tuple[uuid.UUID | None, bool,
     return row.conversation_id, typing, True
 
 
+def _publish_change(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    on: uuid.UUID | None,
+    was_on: uuid.UUID | None,
+    typing: bool,
+) -> None:
+    """Tell the workspace's pages, once committed, which conversation the user is ``on`` now
+    (None: a list, or gone) and ``was_on`` before."""
+    publish_on_commit(
+        session,
+        workspace_id=workspace_id,
+        kind="presence_changed",
+        data={
+            "user_id": user_id,
+            "conversation_id": on,
+            "previous_conversation_id": was_on,
+            "typing": typing,
+        },
+    )
+
+
 async def report_presence(
     *,
     session: AsyncSession,
@@ -83,16 +107,8 @@ async def report_presence(
     await session.execute(statement.on_conflict_do_update(index_elements=["user_id"], set_=values))
     after = (conversation_id, typing and conversation_id is not None, True)
     if after != before:
-        publish_on_commit(
-            session,
-            workspace_id=workspace_id,
-            kind="presence_changed",
-            data={
-                "user_id": user_id,
-                "conversation_id": conversation_id,
-                "previous_conversation_id": before[0],
-                "typing": after[1],
-            },
+        _publish_change(
+            session, workspace_id, user_id, on=conversation_id, was_on=before[0], typing=after[1]
         )
     await session.commit()
 
@@ -122,17 +138,7 @@ async def leave(
     row.typing_at = None
     row.seen_at = now - ONLINE_FOR
     if before[2]:
-        publish_on_commit(
-            session,
-            workspace_id=workspace_id,
-            kind="presence_changed",
-            data={
-                "user_id": user_id,
-                "conversation_id": None,
-                "previous_conversation_id": before[0],
-                "typing": False,
-            },
-        )
+        _publish_change(session, workspace_id, user_id, on=None, was_on=before[0], typing=False)
     await session.commit()
 
 
