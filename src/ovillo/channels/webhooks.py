@@ -47,7 +47,7 @@ from typing import Any, Final
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from sqlalchemy import Table, and_, func, or_, select, text, tuple_, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -593,17 +593,26 @@ async def do_finish_events(
     """``do_finish_event`` for a batch, in one statement (executemany). No commit."""
     if not finished:
         return
-    # An "ORM bulk UPDATE by primary key": one executemany.
+    # One executemany of a Core UPDATE: the ORM's "bulk UPDATE by primary key" did the same
+    # in SQL but walked every row through the unit of work's persistence code first, which
+    # cost ingestion more than the UPDATE itself.
+    table: Table = WebhookEvent.__table__  # type: ignore[assignment]  # mapped to a Table
     await session.execute(
-        update(WebhookEvent),
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            state=bindparam("b_state"),
+            summary=bindparam("b_summary"),
+            error=bindparam("b_error"),
+            applied_at=now,
+            next_attempt_at=None,
+        ),
         [
             {
-                "id": each.event_id,
-                "state": each.state.value,
-                "summary": each.summary,
-                "error": each.error,
-                "applied_at": now,
-                "next_attempt_at": None,
+                "b_id": each.event_id,
+                "b_state": each.state.value,
+                "b_summary": each.summary,
+                "b_error": each.error,
             }
             for each in finished
         ],
