@@ -123,6 +123,29 @@ async def test_list_get_sync_and_disconnect(
     refused = await http.post(f"/api/v1/numbers/{number['id']}/sync", headers=headers)
     assert refused.status_code == 409
     assert refused.json()["code"] == "channel_disconnected"
+    # ... nor send, nor manage its templates, nor carry a campaign: each says how to mend it.
+    body = {"type": "BODY", "text": "Hola"}
+    for path, payload, again in (
+        ("/messages", {"to": "15550001234", "text": {"body": "hi"}}, "to send from it"),
+        (
+            "/templates",
+            {"name": "hola", "language": "es", "category": "UTILITY", "components": [body]},
+            "to manage its templates",
+        ),
+        (
+            "/campaigns",
+            {"name": "Spring", "template_name": "hola", "template_language": "es"},
+            "to send from it",
+        ),
+    ):
+        refused = await http.post(
+            f"/api/v1{path}", headers=headers, json={"number_id": number["id"], **payload}
+        )
+        assert refused.status_code == 409, (path, refused.text)
+        problem = refused.json()
+        assert problem["code"] == "channel_disconnected"
+        assert problem["channel_id"] == number["id"]
+        assert problem["detail"].endswith(again)
     [row] = [row for row in await _channel_rows(platform) if str(row.id) == number["id"]]
     assert row.access_token_encrypted == ""
     # ... until it is connected again, into the same row.

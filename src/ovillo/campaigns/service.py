@@ -29,7 +29,6 @@ from ovillo.campaigns.errors import (
 from ovillo.campaigns.models import Campaign, CampaignRecipient, CampaignState, RecipientState
 from ovillo.campaigns.schemas import CampaignCounts, CampaignCreate, SendWindow
 from ovillo.channels import service as channels_service
-from ovillo.channels.errors import ChannelDisconnectedError
 from ovillo.contacts import segments
 from ovillo.core import paging
 from ovillo.core.events import publish_on_commit
@@ -141,15 +140,12 @@ async def create_campaign(
     """
     from ovillo.campaigns import audience
 
-    channel = await channels_service.get_channel_or_raise(
-        session=session, workspace_id=workspace_id, channel_id=body.number_id
+    channel = await channels_service.get_connected_channel_or_raise(
+        session=session,
+        workspace_id=workspace_id,
+        channel_id=body.number_id,
+        again="with POST /api/v1/numbers to send from it",
     )
-    if channel.disconnected_at is not None:
-        raise ChannelDisconnectedError(
-            f"number {channel.display_phone_number} is disconnected; connect it again with "
-            "POST /api/v1/numbers to send from it",
-            channel_id=str(channel.id),
-        )
     template = await _campaign_template(
         session=session, workspace_id=workspace_id, body=body, channel_id=channel.id
     )

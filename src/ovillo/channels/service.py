@@ -531,6 +531,22 @@ async def get_channel_or_raise(
     return channel
 
 
+async def get_connected_channel_or_raise(
+    *, session: AsyncSession, workspace_id: uuid.UUID, channel_id: uuid.UUID, again: str
+) -> Channel:
+    """The workspace's number, still connected: a disconnected one raises
+    ``ChannelDisconnectedError`` saying "connect it again" and then ``again`` (how, what for)."""
+    channel = await get_channel_or_raise(
+        session=session, workspace_id=workspace_id, channel_id=channel_id
+    )
+    if channel.disconnected_at is not None:
+        raise ChannelDisconnectedError(
+            f"number {channel.display_phone_number} is disconnected; connect it again {again}",
+            channel_id=str(channel.id),
+        )
+    return channel
+
+
 async def list_channels(
     *, session: AsyncSession, workspace_id: uuid.UUID, include_disconnected: bool = False
 ) -> list[Channel]:

@@ -39,7 +39,6 @@ from sqlalchemy.orm import aliased
 
 from ovillo.accounts.models import Team, User
 from ovillo.channels import service as channels_service
-from ovillo.channels.errors import ChannelDisconnectedError
 from ovillo.channels.models import Channel
 from ovillo.cloudapi.errors import CloudAPIError, CloudAPITransportError
 from ovillo.cloudapi.media import MEDIA_LIMITS, MediaKind, media_kind_for_mime
@@ -1004,16 +1003,12 @@ def send_warnings(*, message_type: str, window: window_rules.WindowState) -> lis
 async def _sending_channel(
     session: AsyncSession, *, workspace_id: uuid.UUID, channel_id: uuid.UUID
 ) -> Channel:
-    channel = await channels_service.get_channel_or_raise(
-        session=session, workspace_id=workspace_id, channel_id=channel_id
+    return await channels_service.get_connected_channel_or_raise(
+        session=session,
+        workspace_id=workspace_id,
+        channel_id=channel_id,
+        again="with POST /api/v1/numbers to send from it",
     )
-    if channel.disconnected_at is not None:
-        raise ChannelDisconnectedError(
-            f"number {channel.display_phone_number} is disconnected; connect it again with "
-            "POST /api/v1/numbers to send from it",
-            channel_id=str(channel.id),
-        )
-    return channel
 
 
 async def _target_conversation(

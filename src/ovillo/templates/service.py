@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.channels import service as channels_service
-from ovillo.channels.errors import ChannelDisconnectedError, GraphAPIUnreachableError
+from ovillo.channels.errors import GraphAPIUnreachableError
 from ovillo.channels.models import Channel
 from ovillo.cloudapi import webhooks as wire
 from ovillo.cloudapi.errors import CloudAPIError, CloudAPITransportError
@@ -393,16 +393,12 @@ def draft_violations(draft: TemplateDraft, *, public_url: str | None) -> list[di
 async def _submitting_channel(
     session: AsyncSession, *, workspace_id: uuid.UUID, channel_id: uuid.UUID
 ) -> Channel:
-    channel = await channels_service.get_channel_or_raise(
-        session=session, workspace_id=workspace_id, channel_id=channel_id
+    return await channels_service.get_connected_channel_or_raise(
+        session=session,
+        workspace_id=workspace_id,
+        channel_id=channel_id,
+        again="to manage its templates",
     )
-    if channel.disconnected_at is not None:
-        raise ChannelDisconnectedError(
-            f"number {channel.display_phone_number} is disconnected; connect it again to "
-            "manage its templates",
-            channel_id=str(channel.id),
-        )
-    return channel
 
 
 def _refused(error: CloudAPIError, *, what: str) -> TemplateRefusedError:
