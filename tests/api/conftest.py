@@ -9,10 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ovillo.core.clock import ControllableClock
+from ovillo.core.db import create_engine, create_sessionmaker
 from ovillo.core.runtime import Runtime
-from ovillo.core.settings import EmulatorSettings, ServerSettings, Settings
+from ovillo.core.settings import DatabaseSettings, EmulatorSettings, ServerSettings, Settings
 from ovillo.emulator.emulator import EmulatorConfig
 from ovillo.server import PlatformServer, serve_in_thread
 from tests.api.conversing import Desk, open_desk
@@ -57,6 +59,16 @@ async def database_url(
         yield url
     finally:
         await truncate_all(url)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test's database, for tests that call services directly."""
+    engine = create_engine(DatabaseSettings(url=database_url))
+    try:
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

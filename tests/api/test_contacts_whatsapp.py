@@ -7,7 +7,6 @@ the ingestion worker and the API would run them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,20 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.errors import InvalidPhoneNumberError
 from ovillo.contacts.models import Contact
-from ovillo.core.db import create_engine, create_sessionmaker
-from ovillo.core.settings import DatabaseSettings
 from tests.factories import make_workspace
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(DatabaseSettings(url=database_url))
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 async def _upsert(

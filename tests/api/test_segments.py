@@ -4,7 +4,6 @@ PostgreSQL; and the count through the REST API."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,22 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ovillo.contacts import segments
 from ovillo.contacts import service as contacts_service
 from ovillo.contacts.models import Contact
-from ovillo.core.db import create_engine, create_sessionmaker
-from ovillo.core.settings import DatabaseSettings
 from ovillo.inbox.models import Conversation, ConversationStatus
 from ovillo.server import PlatformServer
 from tests.factories import auth, make_workspace, stub_channel
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(DatabaseSettings(url=database_url))
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 async def _people(sessions: async_sessionmaker[AsyncSession], workspace_id: uuid.UUID) -> None:
