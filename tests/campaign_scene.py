@@ -19,21 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from ovillo.contacts.models import Contact
 from ovillo.core.clock import wait_for
 from tests.deployment import Deployment, Number, connect_number, customer_wa_id, set_throughput
-from tests.factories import auth, make_workspace
+from tests.factories import auth, contact_row, make_workspace, offer_template
 
-TEMPLATE = {
-    "name": "bench_offer",
-    "language": "en_US",
-    "category": "MARKETING",
-    "parameter_format": "NAMED",
-    "components": [
-        {
-            "type": "BODY",
-            "text": "Hi {{first_name}}, spring prices are here.",
-            "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"}]},
-        }
-    ],
-}
+TEMPLATE = offer_template("bench_offer")
 
 
 @dataclass
@@ -58,19 +46,13 @@ async def add_contacts(engine: AsyncEngine, workspace_id: uuid.UUID, count: int)
             await session.execute(
                 insert(Contact),
                 [
-                    {
-                        "id": uuid.uuid4(),
-                        "workspace_id": workspace_id,
-                        "wa_id": wa_id,
-                        "phone_e164": f"+{wa_id}",
-                        "country": "US",
-                        "name": f"Customer {start + offset}",
-                        "attributes": {},
-                        "tags": ["bench"],
-                        "opt_outs": {},
-                        "created_at": now,
-                        "updated_at": now,
-                    }
+                    contact_row(
+                        workspace_id=workspace_id,
+                        wa_id=wa_id,
+                        now=now,
+                        name=f"Customer {start + offset}",
+                        tags=["bench"],
+                    )
                     for offset, wa_id in enumerate(wa_ids[start : start + 5000])
                 ],
             )

@@ -113,6 +113,51 @@ async def make_user(
     return user.id
 
 
+def contact_row(
+    *,
+    workspace_id: uuid.UUID,
+    wa_id: str,
+    now: datetime,
+    country: str = "US",
+    name: str | None = None,
+    tags: list[str] | None = None,
+) -> dict[str, Any]:
+    """A contact as a row for ``insert(Contact)``: thousands of them in one statement, where
+    the service would take one at a time."""
+    return {
+        "id": uuid.uuid4(),
+        "workspace_id": workspace_id,
+        "wa_id": wa_id,
+        "phone_e164": f"+{wa_id}",
+        "country": country,
+        "name": name,
+        "attributes": {},
+        "tags": tags or [],
+        "opt_outs": {},
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def offer_template(name: str) -> dict[str, Any]:
+    """A marketing template (``{{first_name}}`` in its body) as ``POST /templates`` takes it."""
+    return {
+        "name": name,
+        "language": "en_US",
+        "category": "MARKETING",
+        "parameter_format": "NAMED",
+        "components": [
+            {
+                "type": "BODY",
+                "text": "Hi {{first_name}}, spring prices are here.",
+                "example": {
+                    "body_text_named_params": [{"param_name": "first_name", "example": "Ana"}]
+                },
+            }
+        ],
+    }
+
+
 def auth(api_key: str) -> dict[str, str]:
     """The headers that authenticate a REST API call with ``api_key``."""
     return {"Authorization": f"Bearer {api_key}"}

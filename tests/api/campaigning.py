@@ -13,20 +13,9 @@ from ovillo.core.clock import wait_for
 from ovillo.core.runtime import Runtime
 from ovillo.rules.throughput import PAIR_BURST
 from tests.api.conversing import Desk
+from tests.factories import contact_row, offer_template
 
-OFFER = {
-    "name": "spring_offer",
-    "language": "en_US",
-    "category": "MARKETING",
-    "parameter_format": "NAMED",
-    "components": [
-        {
-            "type": "BODY",
-            "text": "Hi {{first_name}}, spring prices are here.",
-            "example": {"body_text_named_params": [{"param_name": "first_name", "example": "Ana"}]},
-        }
-    ],
-}
+OFFER = offer_template("spring_offer")
 FINISHED = frozenset({"completed", "cancelled", "stopped"})
 
 
@@ -55,20 +44,14 @@ async def add_contacts(
     """``count`` contacts with numbers the emulator accepts; their wa_ids."""
     now = runtime.clock.now()
     wa_ids = [f"1555{first + index:07d}" for index in range(count)]
-    rows: list[dict[str, Any]] = [
-        {
-            "id": uuid.uuid4(),
-            "workspace_id": workspace_id,
-            "wa_id": wa_id,
-            "phone_e164": f"+{wa_id}",
-            "country": "US",
-            "name": f"Customer {index}" if index % 3 else None,
-            "attributes": {},
-            "tags": [tag],
-            "opt_outs": {},
-            "created_at": now,
-            "updated_at": now,
-        }
+    rows = [
+        contact_row(
+            workspace_id=workspace_id,
+            wa_id=wa_id,
+            now=now,
+            name=f"Customer {index}" if index % 3 else None,
+            tags=[tag],
+        )
         for index, wa_id in enumerate(wa_ids)
     ]
     async with runtime.sessionmaker() as session:

@@ -24,6 +24,7 @@ from tests.api.campaigning import (
     wait_for_campaign,
 )
 from tests.api.conversing import Desk
+from tests.factories import contact_row
 
 pytestmark = pytest.mark.reviewed_by_tests
 
@@ -40,18 +41,13 @@ async def add_people(runtime: Runtime, workspace_id: uuid.UUID) -> None:
         await session.execute(
             insert(Contact),
             [
-                {
-                    "id": uuid.uuid4(),
-                    "workspace_id": workspace_id,
-                    "wa_id": wa_id,
-                    "phone_e164": f"+{wa_id}",
-                    "country": "JP" if wa_id in IN_TOKYO else "CO",
-                    "attributes": {},
-                    "tags": ["window"],
-                    "opt_outs": {},
-                    "created_at": now,
-                    "updated_at": now,
-                }
+                contact_row(
+                    workspace_id=workspace_id,
+                    wa_id=wa_id,
+                    now=now,
+                    country="JP" if wa_id in IN_TOKYO else "CO",
+                    tags=["window"],
+                )
                 for wa_id in IN_TOKYO + IN_BOGOTA
             ],
         )
