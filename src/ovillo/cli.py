@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ovillo import __version__
+from ovillo.core.garbage import settle_after_startup
 from ovillo.core.logging import configure_logging
 from ovillo.core.settings import get_settings
 
@@ -59,6 +60,7 @@ def serve(
             f"  Emulator:  {server.emulator.url} (Meta's Cloud API, emulated; "
             "its control API is documented at /docs there)"
         )
+    settle_after_startup()
     asyncio.run(server.serve())
 
 
@@ -116,6 +118,7 @@ def worker(
 
         runtime = Runtime.from_settings(settings)
         background = Worker(runtime)
+        settle_after_startup()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             # A second signal while stopping falls through to the default (kill).
