@@ -5,7 +5,8 @@
     │   └── CampaignNotFoundError            404 campaign_not_found
     ├── ConflictError
     │   └── CampaignStateError               409 campaign_state_conflict
-    └── CampaignInvalidError                 422 campaign_invalid
+    └── ValidationFailedError
+        └── CampaignInvalidError             422 campaign_invalid
 
 The template's own errors (not approved: 422 ``template_not_sendable``; unknown: 404
 ``template_not_found``) and the number's (404 ``channel_not_found``) come from their domains.
@@ -13,7 +14,7 @@ The template's own errors (not approved: 422 ``template_not_sendable``; unknown:
 
 from __future__ import annotations
 
-from ovillo.core.errors import ConflictError, NotFoundError, OvilloError
+from ovillo.core.errors import ConflictError, NotFoundError, ValidationFailedError
 
 
 class CampaignNotFoundError(NotFoundError):
@@ -29,10 +30,9 @@ class CampaignStateError(ConflictError):
     fields = ("state", "action")
 
 
-class CampaignInvalidError(OvilloError):
+class CampaignInvalidError(ValidationFailedError):
     """The campaign's definition cannot be sent as it is; ``violations`` says where."""
 
     code = "campaign_invalid"
-    status = 422
     title = "The campaign is not valid."
     fields = ("violations",)

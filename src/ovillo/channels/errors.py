@@ -2,15 +2,16 @@
 
     OvilloError
     ├── GraphAPIUnreachableError         502 graph_api_unreachable
-    ├── InvalidPinError                  422 invalid_pin
     ├── NotFoundError
     │   └── ChannelNotFoundError         404 channel_not_found
     ├── ConflictError
     │   ├── ChannelAlreadyConnectedError 409 channel_already_connected
     │   └── ChannelDisconnectedError     409 channel_disconnected
-    └── MetaRefusedError                 422 meta_refused
-        ├── AccessTokenRefusedError      422 access_token_refused
-        └── PhoneNumberNotInWabaError    422 phone_number_not_in_waba
+    └── ValidationFailedError
+        ├── InvalidPinError              422 invalid_pin
+        └── MetaRefusedError             422 meta_refused
+            ├── AccessTokenRefusedError  422 access_token_refused
+            └── PhoneNumberNotInWabaError 422 phone_number_not_in_waba
 
 The errors Meta answers with carry its code (``meta_code``) and trace id (``fbtrace_id``),
 which Meta's support asks for.
@@ -18,7 +19,7 @@ which Meta's support asks for.
 
 from __future__ import annotations
 
-from ovillo.core.errors import ConflictError, NotFoundError, OvilloError
+from ovillo.core.errors import ConflictError, NotFoundError, OvilloError, ValidationFailedError
 
 
 class ChannelNotFoundError(NotFoundError):
@@ -38,11 +39,10 @@ class ChannelDisconnectedError(ConflictError):
     fields = ("channel_id",)
 
 
-class MetaRefusedError(OvilloError):
+class MetaRefusedError(ValidationFailedError):
     """What was given to connect a number was refused by Meta (the input is wrong, not us)."""
 
     code = "meta_refused"
-    status = 422
     title = "Meta refused the number's details."
     fields = ("meta_code", "fbtrace_id")
 
@@ -65,7 +65,6 @@ class GraphAPIUnreachableError(OvilloError):
     fields = ("graph_api_url",)
 
 
-class InvalidPinError(OvilloError):
+class InvalidPinError(ValidationFailedError):
     code = "invalid_pin"
-    status = 422
     title = "The two-step verification PIN must be 6 digits."

@@ -5,15 +5,16 @@ OvilloError
 │   └── ContactNotFoundError      404 contact_not_found
 ├── ConflictError
 │   └── ContactExistsError        409 contact_exists
-└── InvalidContactInputError      422 (base of the contacts' input errors)
-    ├── InvalidPhoneNumberError   422 invalid_phone_number
-    ├── InvalidCursorError        422 invalid_cursor
-    └── InvalidOptOutCategoryError 422 invalid_opt_out_category
+└── ValidationFailedError
+    └── InvalidContactInputError      422 (base of the contacts' input errors)
+        ├── InvalidPhoneNumberError   422 invalid_phone_number
+        ├── InvalidCursorError        422 invalid_cursor
+        └── InvalidOptOutCategoryError 422 invalid_opt_out_category
 """
 
 from __future__ import annotations
 
-from ovillo.core.errors import ConflictError, NotFoundError, OvilloError
+from ovillo.core.errors import ConflictError, NotFoundError, ValidationFailedError
 
 
 class ContactNotFoundError(NotFoundError):
@@ -27,9 +28,8 @@ class ContactExistsError(ConflictError):
     fields = ("contact_id",)
 
 
-class InvalidContactInputError(OvilloError):
+class InvalidContactInputError(ValidationFailedError):
     code = "invalid_contact_input"
-    status = 422
     title = "The contact's details are not valid."
 
 

@@ -30,7 +30,8 @@ fails the others with how far they got.
     OvilloError
     ├── NotFoundError
     │   └── ImportNotFoundError        404 import_not_found
-    ├── InvalidImportError             422 invalid_import
+    ├── ValidationFailedError
+    │   └── InvalidImportError         422 invalid_import
     └── ImportTooLargeError            413 import_too_large
 """
 
@@ -61,7 +62,7 @@ from ovillo.contacts.models import ContactImport, ContactImportReject
 from ovillo.core import ids
 from ovillo.core.clock import Clock
 from ovillo.core.db import insert_for, sqlite_write_gate
-from ovillo.core.errors import NotFoundError, OvilloError
+from ovillo.core.errors import NotFoundError, OvilloError, ValidationFailedError
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
 from ovillo.rules.phone_prefix import normalize_by_prefix
@@ -94,9 +95,8 @@ class ImportNotFoundError(NotFoundError):
     title = "No such contact import in this workspace."
 
 
-class InvalidImportError(OvilloError):
+class InvalidImportError(ValidationFailedError):
     code = "invalid_import"
-    status = 422
     title = "The file or its column mapping cannot be imported."
     fields = ("column",)
 

@@ -77,7 +77,8 @@ class ValidationFailedError(OvilloError):
     code = "validation_failed"
     status = 422
     title = "The request is not valid."
-    fields = ("errors",)
+    # Annotated again so subclasses may expose other fields than ``errors``.
+    fields: ClassVar[tuple[str, ...]] = ("errors",)
 
 
 class AuthenticationRequiredError(OvilloError):

@@ -27,7 +27,7 @@ clean up after a crash). Use case, in a service::
 
 Errors:
 
-    OvilloError
+    ValidationFailedError
     ├── InvalidIdempotencyKeyError   422 invalid_idempotency_key
     └── IdempotencyKeyReusedError    422 idempotency_key_reused
 """
@@ -49,7 +49,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ovillo.core.errors import OvilloError
+from ovillo.core.errors import ValidationFailedError
 
 log = structlog.get_logger(__name__)
 
@@ -59,15 +59,13 @@ REPLAYED_HEADER: Final = "Idempotent-Replayed"
 MAX_KEY_LENGTH: Final = 200  # idempotency_record.key is String(200)
 
 
-class InvalidIdempotencyKeyError(OvilloError):
+class InvalidIdempotencyKeyError(ValidationFailedError):
     code = "invalid_idempotency_key"
-    status = 422
     title = "The Idempotency-Key header is not valid."
 
 
-class IdempotencyKeyReusedError(OvilloError):
+class IdempotencyKeyReusedError(ValidationFailedError):
     code = "idempotency_key_reused"
-    status = 422
     title = "This Idempotency-Key was already used for another request."
     fields = ("idempotency_key",)
 

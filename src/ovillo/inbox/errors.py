@@ -10,22 +10,23 @@ OvilloError
 │   ├── ConversationAlreadyOpenError    409 conversation_already_open
 │   ├── MediaNotStoredError             409 media_not_stored
 │   └── QuickReplyShortcutTakenError    409 quick_reply_shortcut_taken
-├── InvalidInboxInputError              422 invalid_inbox_input
-│   ├── InvalidMessageContentError      422 invalid_message_content
-│   ├── InvalidRecipientError           422 invalid_recipient
-│   ├── InvalidReplyToError             422 invalid_reply_to
-│   ├── InvalidAssigneeError            422 invalid_assignee
-│   ├── InvalidCursorError              422 invalid_cursor
-│   ├── InvalidQuickReplyError          422 invalid_quick_reply
-│   └── UnsupportedMediaError           422 unsupported_media
-│       └── MediaTooLargeError          422 media_too_large
-├── MediaRefusedError                   422 media_refused (Meta refused the upload)
+├── ValidationFailedError
+│   ├── InvalidInboxInputError          422 invalid_inbox_input
+│   │   ├── InvalidMessageContentError  422 invalid_message_content
+│   │   ├── InvalidRecipientError       422 invalid_recipient
+│   │   ├── InvalidReplyToError         422 invalid_reply_to
+│   │   ├── InvalidAssigneeError        422 invalid_assignee
+│   │   ├── InvalidCursorError          422 invalid_cursor
+│   │   ├── InvalidQuickReplyError      422 invalid_quick_reply
+│   │   └── UnsupportedMediaError       422 unsupported_media
+│   │       └── MediaTooLargeError      422 media_too_large
+│   └── MediaRefusedError               422 media_refused (Meta refused the upload)
 └── MediaUploadUnreachableError         502 media_upload_unreachable
 """
 
 from __future__ import annotations
 
-from ovillo.core.errors import ConflictError, NotFoundError, OvilloError
+from ovillo.core.errors import ConflictError, NotFoundError, OvilloError, ValidationFailedError
 
 
 class ConversationNotFoundError(NotFoundError):
@@ -66,9 +67,8 @@ class QuickReplyShortcutTakenError(ConflictError):
     fields = ("shortcut",)
 
 
-class InvalidInboxInputError(OvilloError):
+class InvalidInboxInputError(ValidationFailedError):
     code = "invalid_inbox_input"
-    status = 422
     title = "The request is not valid."
 
 
@@ -121,9 +121,8 @@ class MediaTooLargeError(InvalidInboxInputError):
     fields = ("mime_type", "size", "max_bytes", "kind")
 
 
-class MediaRefusedError(OvilloError):
+class MediaRefusedError(ValidationFailedError):
     code = "media_refused"
-    status = 422
     title = "WhatsApp refused the file."
     fields = ("meta_code", "fbtrace_id")
 

@@ -6,10 +6,11 @@
     │   └── LinkNotFoundError                404 link_not_found
     ├── ConflictError
     │   └── TemplateAlreadyExistsError       409 template_already_exists
-    ├── TemplateInvalidError                 422 template_invalid
-    ├── TemplateRefusedError                 422 template_refused
-    ├── TemplateNotSendableError             422 template_not_sendable
-    └── TemplateParametersInvalidError       422 template_parameters_invalid
+    └── ValidationFailedError
+        ├── TemplateInvalidError             422 template_invalid
+        ├── TemplateRefusedError             422 template_refused
+        ├── TemplateNotSendableError         422 template_not_sendable
+        └── TemplateParametersInvalidError   422 template_parameters_invalid
 
 ``violations`` is a list of ``{"field", "code", "message", ...}``, every problem at once,
 each on the path of the request field it is about (``components[1].text``).
@@ -17,7 +18,7 @@ each on the path of the request field it is about (``components[1].text``).
 
 from __future__ import annotations
 
-from ovillo.core.errors import ConflictError, NotFoundError, OvilloError
+from ovillo.core.errors import ConflictError, NotFoundError, ValidationFailedError
 
 
 class TemplateNotFoundError(NotFoundError):
@@ -36,37 +37,33 @@ class TemplateAlreadyExistsError(ConflictError):
     fields = ("name", "language", "template_id")
 
 
-class TemplateInvalidError(OvilloError):
+class TemplateInvalidError(ValidationFailedError):
     """The template breaks Meta's rules; nothing was sent to Meta."""
 
     code = "template_invalid"
-    status = 422
     title = "The template breaks WhatsApp's rules."
     fields = ("violations",)
 
 
-class TemplateRefusedError(OvilloError):
+class TemplateRefusedError(ValidationFailedError):
     """Meta refused the template (or the call) although our checks passed."""
 
     code = "template_refused"
-    status = 422
     title = "Meta refused the template."
     fields = ("meta_code", "meta_subcode", "fbtrace_id")
 
 
-class TemplateNotSendableError(OvilloError):
+class TemplateNotSendableError(ValidationFailedError):
     """The template is not approved (pending, rejected, paused, disabled...)."""
 
     code = "template_not_sendable"
-    status = 422
     title = "This template cannot be sent now."
     fields = ("field", "template_id", "template_status", "reason")
 
 
-class TemplateParametersInvalidError(OvilloError):
+class TemplateParametersInvalidError(ValidationFailedError):
     """The values of a template send do not fit the stored template."""
 
     code = "template_parameters_invalid"
-    status = 422
     title = "The template's values do not fit the template."
     fields = ("violations",)
