@@ -310,10 +310,13 @@ class Chart:
     peak: int
 
 
-def hourly_chart(hours: tuple[campaign_funnel.HourCounts, ...], *, height: int = 120) -> Chart:
-    """Sent/delivered/read per hour as three bars an hour, scaled to the busiest (pure)."""
+def hourly_chart(hours: tuple[campaign_funnel.HourCounts, ...], *, height: int = 160) -> Chart:
+    """Sent/delivered/read per hour as three bars an hour, scaled to the busiest (pure).
+
+    In pixels, drawn at that size: the page scrolls a long campaign's chart sideways
+    rather than stretching a short one's few bars across the page."""
     peak = max((max(h.sent, h.delivered, h.read) for h in hours), default=0)
-    bar, gap = 8, 6
+    bar, gap = 14, 10
     bars: list[dict[str, Any]] = []
     for index, hour in enumerate(hours):
         left = index * (3 * bar + gap)
