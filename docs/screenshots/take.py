@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, ViewportSize, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -24,6 +24,7 @@ from tests.e2e.conftest import (  # noqa: E402
     customer_writes,
     sign_in,
 )
+from tests.e2e.test_campaigns import template_and_audience  # noqa: E402
 
 from ovillo.accounts.models import Role  # noqa: E402
 from ovillo.core.clock import ControllableClock  # noqa: E402
@@ -32,8 +33,8 @@ from ovillo.emulator.emulator import EmulatorConfig  # noqa: E402
 from ovillo.server import PlatformServer, serve_in_thread  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def main() -> None:
@@ -93,14 +94,57 @@ def main() -> None:
             small.goto("/inbox?view=all")
             small.locator("#conversation-list a").first.click()
             small.screenshot(path=OUT / "conversation-phone.png")
+
+            english = browser.new_context(base_url=platform.url, viewport=DESKTOP, locale="en-US")
+            desk = english.new_page()
+            sign_in(desk, owner)
+            author_a_template(desk)
+            desk.screenshot(path=OUT / "template-editor.png", full_page=True)
+            template_and_audience(platform, owner, number)
+            offer = "spring_offer (en_US, marketing)"
+            for _ in range(60):  # until Meta's approval webhook has reached the platform
+                desk.goto("/campaigns/new")
+                if desk.locator("option", has_text=offer).count():
+                    break
+                desk.wait_for_timeout(500)
+            desk.get_by_label("Name", exact=True).fill("Spring sale")
+            desk.get_by_label("Template", exact=True).select_option(label=offer)
+            desk.get_by_label("{{first_name}}").fill("{{contact.first_name|there}}")
+            desk.get_by_label("Any of these tags").fill("spring")
+            expect(desk.locator("#audience-count")).to_have_text("3 contacts match")
+            desk.screenshot(path=OUT / "campaign-new.png", full_page=True)
+            desk.get_by_label("Launch once created").check()
+            desk.get_by_role("button", name="Create campaign").click()
+            expect(desk.locator("#campaign-state")).to_have_text("Completed", timeout=60_000)
+            desk.wait_for_timeout(1500)  # let the statuses reach the funnel
+            desk.reload()
+            desk.screenshot(path=OUT / "campaign.png", full_page=True)
+            desk.goto("/settings/numbers")
+            desk.screenshot(path=OUT / "numbers.png", full_page=True)
             browser.close()
     print(f"screenshots written to {OUT}")  # noqa: T201
 
 
-def sign_in_es(page: object, email: str, password: str) -> None:
-    from playwright.sync_api import Page
+def author_a_template(page: Page) -> None:
+    """The template editor, filled in and checked, before it is submitted to Meta."""
+    page.goto("/templates/new")
+    page.get_by_label("Name", exact=True).fill("order_ready")
+    page.get_by_label("Category").select_option("UTILITY")
+    page.get_by_label("Header type").select_option("TEXT")
+    page.get_by_label("Header text").fill("Your order")
+    page.get_by_label("Body").fill("Hello {{1}}, your order {{2}} is ready to collect today.")
+    page.get_by_label("Samples, one per line, in the order of the variables").fill("Ana\nA-17")
+    page.get_by_label("Footer").fill("Shop Example")
+    page.locator("#button_0_type").select_option("QUICK_REPLY")
+    page.locator("#button_0_text").fill("Thanks")
+    page.locator("#button_1_type").select_option("URL")
+    page.locator("#button_1_text").fill("See the order")
+    page.locator("#button_1_url").fill("https://shop.example/orders/{{1}}")
+    page.locator("#button_1_sample").fill("A-17")
+    page.wait_for_timeout(800)  # the preview and the checks follow the typing
 
-    assert isinstance(page, Page)
+
+def sign_in_es(page: Page, email: str, password: str) -> None:
     page.get_by_label("Correo").fill(email)
     page.get_by_label("Contraseña").fill(password)
     page.get_by_role("button", name="Iniciar sesión").click()

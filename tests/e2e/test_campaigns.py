@@ -17,9 +17,7 @@ from tests.e2e.conftest import Person, add_person, connect_number, sign_in
 from tests.e2e.test_templates import approve_at_meta
 
 
-def _template_and_audience(
-    platform: PlatformServer, person: Person, number: dict[str, Any]
-) -> None:
+def template_and_audience(platform: PlatformServer, person: Person, number: dict[str, Any]) -> None:
     """An approved marketing template, three contacts tagged ``spring`` and one other."""
 
     async def prepare() -> None:
@@ -46,7 +44,7 @@ def test_an_owner_builds_launches_and_follows_a_campaign(
 ) -> None:
     person = add_person(e2e_platform)
     number = connect_number(e2e_platform, person)
-    _template_and_audience(e2e_platform, person, number)
+    template_and_audience(e2e_platform, person, number)
     sign_in(page, person)
     expect(page).to_have_url(re.compile(r"/inbox"))
     page.get_by_role("link", name="Campaigns").click()
