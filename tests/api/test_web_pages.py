@@ -156,3 +156,43 @@ async def test_no_page_or_form_reaches_another_workspace(
     assert [item["direction"] for item in messages.json()["data"]] == ["in"]
     notes = await theirs.get(f"/conversations/{their_id}/notes")
     assert notes.json()["data"] == []
+
+
+async def test_an_invitation_refused_shows_the_form_again_with_the_reason(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    """What a browser's own checks would stop (no name, a short password) the page refuses
+    too: the form again, 422, the reason and the name as typed, the invitation still open."""
+    _, email = await desk_with_user(platform, http, emulator_http)
+    owner = await signed_in(platform, email)
+    try:
+        team = await owner.get("/settings/team")
+        invited = await owner.post(
+            "/settings/team/invitations",
+            data={"csrf_token": csrf_of(team.text), "email": "nico@example.com", "role": "agent"},
+        )
+        assert invited.status_code == 200, invited.text
+        link = re.search(r'id="invitation-link"[^>]* value="([^"]+)"', invited.text)
+        assert link is not None
+        path = "/invitations/" + link.group(1).rsplit("/invitations/", 1)[1]
+    finally:
+        await owner.aclose()
+
+    async with httpx.AsyncClient(base_url=platform.url, timeout=15) as guest:
+        form = await guest.get(path)
+        assert form.status_code == 200
+        assert "nico@example.com" in form.text
+        token = csrf_of(form.text)
+        for typed, reason in (
+            ({"name": " ", "password": PASSWORD}, "Write your name."),
+            ({"name": "Nico", "password": "short"}, "The password needs at least"),
+        ):
+            refused = await guest.post(path, data={"csrf_token": token, **typed})
+            assert refused.status_code == 422, refused.text
+            assert reason in refused.text
+            assert "nico@example.com" in refused.text
+            assert f'value="{typed["name"]}"' in refused.text
+        joined = await guest.post(
+            path, data={"csrf_token": token, "name": "Nico", "password": PASSWORD}
+        )
+        assert joined.status_code == 303, joined.text

@@ -103,10 +103,18 @@ async def sign_out(page: PageDep, session: SessionDep) -> Response:
     return response
 
 
-@router.get("/invitations/{token}")
-async def invitation_page(
-    token: str, page: PageDep, session: SessionDep, clock: ClockDep
+async def _invitation_page(
+    page: PageDep,
+    session: SessionDep,
+    clock: ClockDep,
+    token: str,
+    *,
+    name: str = "",
+    error: str | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
+    """The invitation's sign-up form, with the ``name`` typed and the ``error`` if any; an
+    unknown, expired or used invitation is not found."""
     invitation, workspace = await accounts_service.get_invitation_or_raise(
         session=session, token=token, now=clock.now()
     )
@@ -117,10 +125,19 @@ async def invitation_page(
             "workspace_name": workspace.name,
             "email": invitation.email,
             "role_name": role_names(page.t)[invitation.role],
-            "name": "",
+            "name": name,
             "min_password": accounts_service.MIN_PASSWORD_LENGTH,
+            "error": error,
         },
+        status_code=status_code,
     )
+
+
+@router.get("/invitations/{token}")
+async def invitation_page(
+    token: str, page: PageDep, session: SessionDep, clock: ClockDep
+) -> HTMLResponse:
+    return await _invitation_page(page, session, clock, token)
 
 
 @router.post("/invitations/{token}")
@@ -153,21 +170,8 @@ async def accept_invitation(
             set_cookie(page, response, csrf.SESSION_COOKIE, web_token)
             return response
     await session.rollback()
-    invitation, workspace = await accounts_service.get_invitation_or_raise(
-        session=session, token=token, now=clock.now()
-    )
-    return render(
-        page,
-        "accounts/invitation.html",
-        {
-            "workspace_name": workspace.name,
-            "email": invitation.email,
-            "role_name": role_names(t)[invitation.role],
-            "name": name,
-            "min_password": accounts_service.MIN_PASSWORD_LENGTH,
-            "error": error,
-        },
-        status_code=422,
+    return await _invitation_page(
+        page, session, clock, token, name=name, error=error, status_code=422
     )
 
 
