@@ -99,6 +99,8 @@ async def test_estimate_then_funnel_cost_and_export(desk: Desk, platform_runtime
     )
     assert exported.status_code == 200, exported.text
     assert exported.headers["content-type"].startswith("text/csv")
+    disposition = f'attachment; filename="campaign-{campaign_id}.csv"'
+    assert exported.headers["content-disposition"] == disposition
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert len(rows) == 12
     assert {row["phone"] for row in rows} == {f"+{wa_id}" for wa_id in wa_ids}

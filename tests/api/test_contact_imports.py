@@ -86,6 +86,8 @@ async def test_upload_imports_merges_and_reports_rejects(
     rejects = await http.get(done["rejects_url"], headers=headers)
     assert rejects.status_code == 200
     assert rejects.headers["content-type"].startswith("text/csv")
+    disposition = f'attachment; filename="rejects-{done["id"]}.csv"'
+    assert rejects.headers["content-disposition"] == disposition
     rows = list(csv.reader(io.StringIO(rejects.text)))
     assert rows[0] == [
         "line",

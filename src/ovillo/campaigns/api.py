@@ -27,6 +27,7 @@ from ovillo.campaigns.schemas import (
 )
 from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
+from ovillo.core.downloads import csv_download
 from ovillo.core.paging import Cursor
 
 router = APIRouter(tags=["campaigns"])
@@ -284,8 +285,7 @@ async def export_recipients(
         campaign = await service.get_campaign_or_raise(
             session=session, workspace_id=context.workspace_id, campaign_id=campaign_id
         )
-    return StreamingResponse(
+    return csv_download(
         funnel.recipients_csv(sessionmaker=runtime.sessionmaker, campaign=campaign),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign.id}.csv"'},
+        filename=f"campaign-{campaign.id}.csv",
     )

@@ -27,6 +27,7 @@ from ovillo.campaigns.schemas import CampaignCreate, SendWindow
 from ovillo.channels import service as channels_service
 from ovillo.contacts import segments
 from ovillo.core.deps import RuntimeDep, SessionDep
+from ovillo.core.downloads import csv_download
 from ovillo.core.errors import OvilloError
 from ovillo.rules.templates import template_variables
 from ovillo.templates import service as templates_service
@@ -426,8 +427,7 @@ async def export_recipients(
         session=session, workspace_id=viewer.me.workspace_id, campaign_id=campaign_id
     )
     await session.close()  # the stream reads each page in a short session of its own
-    return StreamingResponse(
+    return csv_download(
         campaign_funnel.recipients_csv(sessionmaker=runtime.sessionmaker, campaign=campaign),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign.id}.csv"'},
+        filename=f"campaign-{campaign.id}.csv",
     )

@@ -22,6 +22,7 @@ from ovillo.contacts.schemas import (
 )
 from ovillo.core.auth import ApiContext, api_context, api_problem_responses, bearer_scheme
 from ovillo.core.deps import ClockDep, RuntimeDep, SessionDep
+from ovillo.core.downloads import csv_download
 from ovillo.core.paging import Cursor
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
@@ -283,8 +284,7 @@ async def get_import_rejects(
         contact_import = await importing.get_import_or_raise(
             session=session, workspace_id=context.workspace_id, import_id=import_id
         )
-    return StreamingResponse(
+    return csv_download(
         importing.rejects_csv(sessionmaker=runtime.sessionmaker, contact_import=contact_import),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="rejects-{contact_import.id}.csv"'},
+        filename=f"rejects-{contact_import.id}.csv",
     )

@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.accounts import service as accounts_service
@@ -21,6 +21,7 @@ from ovillo.contacts import importing, service
 from ovillo.contacts.importing import ImportStatus, ImportTooLargeError, InvalidImportError
 from ovillo.contacts.models import ContactImport
 from ovillo.core.deps import RuntimeDep, SessionDep
+from ovillo.core.downloads import csv_download
 from ovillo.web import csrf
 from ovillo.web.i18n import Translator
 from ovillo.web.pages import (
@@ -247,8 +248,7 @@ async def rejects(import_id: uuid.UUID, request: Request, runtime: RuntimeDep) -
         contact_import = await importing.get_import_or_raise(
             session=session, workspace_id=me.workspace_id, import_id=import_id
         )
-    return StreamingResponse(
+    return csv_download(
         importing.rejects_csv(sessionmaker=runtime.sessionmaker, contact_import=contact_import),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="rejects-{contact_import.id}.csv"'},
+        filename=f"rejects-{contact_import.id}.csv",
     )
