@@ -9,7 +9,7 @@ import httpx
 
 from ovillo.core.runtime import Runtime
 from ovillo.server import PlatformServer
-from tests.api.campaigning import add_contacts, approved_template
+from tests.api.campaigning import add_contacts, approved_template, create_campaign
 from tests.api.conversing import open_desk
 from tests.api.test_template_pages import person
 from tests.api.test_web_pages import csrf_of, signed_in
@@ -25,18 +25,9 @@ async def test_campaign_pages_by_role_and_workspace(
         await add_contacts(runtime, desk.workspace_id, 3)
     finally:
         await runtime.aclose()
-    created = await desk.post(
-        "/campaigns",
-        {
-            "name": "Spring <script>",
-            "number_id": desk.number["id"],
-            "template_id": template["id"],
-            "variables": {"first_name": "there"},
-            "audience": {"tags_any": ["spring"]},
-        },
+    campaign_id = await create_campaign(
+        desk, template, "Spring <script>", audience={"tags_any": ["spring"]}
     )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
 
     admin = await signed_in(platform, await person(platform, desk, "admin"), **{})
     agent = await signed_in(platform, await person(platform, desk, "agent"))

@@ -20,6 +20,8 @@ from tests.api.campaigning import (
     add_contacts,
     all_recipients,
     approved_template,
+    campaign,
+    create_campaign,
     wait_for_campaign,
 )
 from tests.api.conversing import Desk
@@ -46,19 +48,14 @@ async def test_a_campaign_reaches_its_audience_once_and_reports_it(
     template = await approved_template(desk)
     wa_ids = await add_contacts(platform_runtime, desk.workspace_id, 30)
     await add_contacts(platform_runtime, desk.workspace_id, 5, first=500, tag="other")
-    created = await desk.post(
-        "/campaigns",
-        {
-            "name": "Spring",
-            "number_id": desk.number["id"],
-            "template_id": template["id"],
-            "variables": {"first_name": "{{contact.first_name|there}}"},
-            "audience": {"tags_any": ["spring"]},
-        },
+    campaign_id = await create_campaign(
+        desk,
+        template,
+        "Spring",
+        variables={"first_name": "{{contact.first_name|there}}"},
+        audience={"tags_any": ["spring"]},
     )
-    assert created.status_code == 201, created.text
-    assert created.json()["state"] == "draft"
-    campaign_id = created.json()["id"]
+    assert (await campaign(desk, campaign_id))["state"] == "draft"
 
     async with follow(desk.http, desk.headers) as live:
         launched = await desk.post(f"/campaigns/{campaign_id}/launch")
@@ -183,18 +180,14 @@ async def test_two_thousand_recipients_through_faults_and_two_days_each_sent_onc
             json={"kind": kind, "rate": 0.02, "phone_number_id": number["phone_number_id"]},
         )
         assert response.status_code == 201, response.text
-    created = await desk.post(
-        "/campaigns",
-        {
-            "name": "Proof",
-            "number_id": number["id"],
-            "template_id": template["id"],
-            "variables": {"first_name": "{{contact.first_name|there}}"},
-            "audience": {"tags_any": ["spring"]},
-        },
+    campaign_id = await create_campaign(
+        desk,
+        template,
+        "Proof",
+        number_id=number["id"],
+        variables={"first_name": "{{contact.first_name|there}}"},
+        audience={"tags_any": ["spring"]},
     )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
     assert (await desk.post(f"/campaigns/{campaign_id}/launch")).status_code == 200
 
     days = 0
@@ -255,17 +248,7 @@ async def test_pause_resume_and_cancel_leave_unsent_recipients_skipped(
         )
         await session.commit()
     wa_ids = await add_contacts(platform_runtime, desk.workspace_id, 200)
-    created = await desk.post(
-        "/campaigns",
-        {
-            "name": "Stopped early",
-            "number_id": number["id"],
-            "template_id": template["id"],
-            "variables": {"first_name": "there"},
-        },
-    )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
+    campaign_id = await create_campaign(desk, template, "Stopped early", number_id=number["id"])
     assert (await desk.post(f"/campaigns/{campaign_id}/pause")).status_code == 409
     assert (await desk.post(f"/campaigns/{campaign_id}/launch")).status_code == 200
     await wait_for_campaign(
@@ -303,18 +286,7 @@ async def test_a_scheduled_campaign_starts_when_the_clock_reaches_its_time(
     await add_contacts(platform_runtime, desk.workspace_id, 5)
     # Without a zone the time is the workspace's (UTC here): two hours ahead.
     starts_at = (platform_runtime.clock.now() + timedelta(hours=2)).replace(tzinfo=None)
-    created = await desk.post(
-        "/campaigns",
-        {
-            "name": "Later",
-            "number_id": desk.number["id"],
-            "template_id": template["id"],
-            "variables": {"first_name": "there"},
-            "starts_at": starts_at.isoformat(),
-        },
-    )
-    assert created.status_code == 201, created.text
-    campaign_id = created.json()["id"]
+    campaign_id = await create_campaign(desk, template, "Later", starts_at=starts_at.isoformat())
     launched = await desk.post(f"/campaigns/{campaign_id}/launch")
     assert launched.json()["state"] == "scheduled"
     assert datetime.fromisoformat(launched.json()["starts_at"]) == starts_at.replace(tzinfo=UTC)
