@@ -6,9 +6,11 @@ in red (the probe in tests/conftest.py, which covers every PostgreSQL variant).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import POSTGRES_URL
@@ -18,6 +20,7 @@ from tests.databases import (
     migrated_sqlite_template,
     postgres_reachable,
 )
+from tests.deployment import Deployment
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -54,3 +57,18 @@ def worker_settings(database_url: str) -> dict[str, str]:
         "OVILLO_WORKER__LEASE_SECONDS": "3",
         "OVILLO_WORKER__RECONCILE_AFTER_SECONDS": grace,
     }
+
+
+@asynccontextmanager
+async def crash_deployment(
+    directory: Path, database_url: str
+) -> AsyncIterator[tuple[Deployment, httpx.AsyncClient, httpx.AsyncClient]]:
+    """A deployment with ``worker_settings``, and clients of its server and its emulator."""
+    settings = worker_settings(database_url)
+    async with (
+        Deployment(directory=directory, database_url=database_url, settings=settings)
+        as deployment,
+        httpx.AsyncClient(base_url=deployment.url, timeout=30) as http,
+        httpx.AsyncClient(base_url=deployment.emulator_url, timeout=30) as emulator_http,
+    ):  # fmt: skip
+        yield deployment, http, emulator_http

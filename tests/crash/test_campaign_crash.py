@@ -29,15 +29,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 import structlog
 
 from ovillo.core.db import create_engine
 from ovillo.core.settings import DatabaseSettings
 from tests.campaign_scene import campaign_state, launch, set_up_campaign
-from tests.crash.conftest import worker_settings
-from tests.deployment import Deployment, emulator_messages, emulator_stats
+from tests.crash.conftest import crash_deployment
+from tests.deployment import emulator_messages, emulator_stats
 
 pytestmark = pytest.mark.slow
 
@@ -57,13 +56,11 @@ async def test_killed_workers_send_each_campaign_recipient_once(
     started = time.monotonic()
     engine = create_engine(DatabaseSettings(url=crash_database_url))
     try:
-        settings = worker_settings(crash_database_url)
-        async with (
-            Deployment(directory=tmp_path, database_url=crash_database_url, settings=settings)
-            as deployment,
-            httpx.AsyncClient(base_url=deployment.url, timeout=30) as http,
-            httpx.AsyncClient(base_url=deployment.emulator_url, timeout=30) as emulator_http,
-        ):  # fmt: skip
+        async with crash_deployment(tmp_path, crash_database_url) as (
+            deployment,
+            http,
+            emulator_http,
+        ):
             worker = await deployment.start_worker()
             scene = await set_up_campaign(deployment, engine, recipients=RECIPIENTS, mps=MPS)
             await launch(http, scene)

@@ -41,7 +41,7 @@ from ovillo.channels.models import WebhookEvent, WebhookEventState
 from ovillo.core.db import create_engine
 from ovillo.core.settings import DatabaseSettings
 from ovillo.inbox.models import Direction, Message, MessageStatus
-from tests.crash.conftest import worker_settings
+from tests.crash.conftest import crash_deployment
 from tests.deployment import (
     Deployment,
     Number,
@@ -157,13 +157,11 @@ async def test_killed_workers_send_each_message_once_and_apply_each_webhook_once
     engine = create_engine(DatabaseSettings(url=crash_database_url))
     sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
     try:
-        settings = worker_settings(crash_database_url)
-        async with (
-            Deployment(directory=tmp_path, database_url=crash_database_url, settings=settings)
-            as deployment,
-            httpx.AsyncClient(base_url=deployment.url, timeout=30) as http,
-            httpx.AsyncClient(base_url=deployment.emulator_url, timeout=30) as emulator_http,
-        ):  # fmt: skip
+        async with crash_deployment(tmp_path, crash_database_url) as (
+            deployment,
+            http,
+            emulator_http,
+        ):
             await deployment.start_worker()
             workspace_id, api_key = await make_workspace(engine)
             numbers = [
