@@ -12,7 +12,8 @@ cap, the most accepted in any sliding 1-second window (must not cross the cap), 
 sent more than once (must be 0); the worker's peak RSS (``VmHWM``); the time from launch to
 the last accepted send and to the campaign's ``completed``. The CPU milliseconds each
 process used per recipient from launch (the rate follows the machine's load; this figure
-much less); with ``--settle``, also until the worker has applied every status webhook.
+much less); with ``--settle``, also until the worker has applied every status webhook. The
+webhook POSTs the emulator made from launch, and serve's CPU per POST.
 
     .venv/bin/python bench/campaign.py
     .venv/bin/python bench/campaign.py --recipients 20000 --db sqlite
@@ -91,6 +92,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         "serve": deployment.serve,
                         "emulator": deployment.emulator,
                     }
+                    posts_before = (await emulator_stats(emulator))["webhooks_delivered"]
                     cpu_before = cpu_of(services)
                     launched = time.monotonic()
                     await launch(http, scene)
@@ -119,6 +121,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             break
                         await asyncio.sleep(0.5)
                     cpu_settled = cpu_of(services)
+                    posts = (await emulator_stats(emulator))["webhooks_delivered"] - posts_before
                     final = await campaign_state(http, scene)
                     log = await emulator_messages(emulator)
         finally:
@@ -159,6 +162,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for name in cpu_before
         }
         if settled_at
+        else None,
+        # The emulator batches the status webhooks of a lane that falls behind into one POST
+        # (emulator/webhooks.py), so a faster platform gets more, smaller POSTs: serve's CPU
+        # per POST tells its own cost apart from that.
+        "webhook_posts": posts,
+        "serve_cpu_ms_per_post": round(
+            1000 * (cpu_settled["serve"] - cpu_before["serve"]) / posts, 3
+        )
+        if posts
         else None,
         "campaign": {"state": final["state"], "counts": final["counts"]},
         "load": {"before": load_before, "after": load_average()},
