@@ -459,14 +459,7 @@ async def _template_form(
     form.chosen = next((t for t in templates if str(t.id) == chosen_id), None)
     if form.chosen is None:
         return form
-    contact = current.contact
-    fields = template_values.contact_fields(
-        name=contact.name,
-        profile_name=contact.profile_name,
-        wa_id=contact.wa_id,
-        phone_e164=contact.phone_e164,
-        attributes=contact.attributes or {},
-    )
+    fields = template_values.fields_of_contact(current.contact)
     form.labels = _variable_labels(form.chosen, viewer.t)
     form.values = {
         name: (given.get(name, "") if given is not None else fields.get(name, ""))
@@ -973,16 +966,6 @@ def emoji_choices(t: Translator) -> list[tuple[str, str]]:
     ]
 
 
-def _contact_fields(contact: Any) -> dict[str, str]:
-    return template_values.contact_fields(
-        name=contact.name,
-        profile_name=contact.profile_name,
-        wa_id=contact.wa_id,
-        phone_e164=contact.phone_e164,
-        attributes=contact.attributes or {},
-    )
-
-
 async def _expand_shortcut(
     viewer: Viewer, session: SessionDep, conversation_id: uuid.UUID, body: str
 ) -> str:
@@ -999,7 +982,9 @@ async def _expand_shortcut(
     current = await inbox_service.get_conversation_view_or_raise(
         session=session, workspace_id=viewer.me.workspace_id, conversation_id=conversation_id
     )
-    return quick_replies.fill_for_contact(reply.body, _contact_fields(current.contact))
+    return quick_replies.fill_for_contact(
+        reply.body, template_values.fields_of_contact(current.contact)
+    )
 
 
 def _send_problem(error: OvilloError, t: Translator) -> str:
@@ -1104,7 +1089,7 @@ async def _composer_context(
             found = None
         if found is not None and found.conversation_id == current.conversation.id:
             replying_to = found
-    fields = _contact_fields(current.contact)
+    fields = template_values.fields_of_contact(current.contact)
     saved = await quick_replies.list_quick_replies(
         session=session, workspace_id=viewer.me.workspace_id
     )

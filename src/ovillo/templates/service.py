@@ -1253,13 +1253,7 @@ def _build_components(
             "template.variables: give an object of variable name -> value",
             violations=[_violation("template.variables", "variables_invalid", "Not an object.")],
         )
-    fields = variables.contact_fields(
-        name=contact.name,
-        profile_name=contact.profile_name,
-        wa_id=contact.wa_id,
-        phone_e164=contact.phone_e164,
-        attributes=contact.attributes or {},
-    )
+    fields = variables.fields_of_contact(contact)
     values: dict[str, str] = {}
     for key, value in raw.items():
         if not isinstance(value, str | int | float) or isinstance(value, bool):

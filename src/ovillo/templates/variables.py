@@ -17,13 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ovillo.rules.templates import template_variables
 
 __all__ = [
     "ValueProblem",
     "contact_fields",
+    "fields_of_contact",
     "fill_value",
     "send_components",
 ]
@@ -65,6 +66,32 @@ def contact_fields(
     }
     fields.update({key: value for key, value in builtin.items() if value})
     return fields
+
+
+class ContactLike(Protocol):
+    """What ``fields_of_contact`` reads of a contact (a ``contacts.models.Contact``)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def profile_name(self) -> str | None: ...
+    @property
+    def wa_id(self) -> str | None: ...
+    @property
+    def phone_e164(self) -> str | None: ...
+    @property
+    def attributes(self) -> Mapping[str, Any] | None: ...
+
+
+def fields_of_contact(contact: ContactLike) -> dict[str, str]:
+    """``contact_fields`` of a contact as stored."""
+    return contact_fields(
+        name=contact.name,
+        profile_name=contact.profile_name,
+        wa_id=contact.wa_id,
+        phone_e164=contact.phone_e164,
+        attributes=contact.attributes or {},
+    )
 
 
 def fill_value(value: str, fields: Mapping[str, str]) -> tuple[str, list[str]]:
