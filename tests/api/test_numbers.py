@@ -125,7 +125,7 @@ async def test_list_get_sync_and_disconnect(
     assert refused.json()["code"] == "channel_disconnected"
     # ... nor send, nor manage its templates, nor carry a campaign: each says how to mend it.
     body = {"type": "BODY", "text": "Hola"}
-    for path, payload, again in (
+    for path, payload, advice in (
         ("/messages", {"to": "15550001234", "text": {"body": "hi"}}, "to send from it"),
         (
             "/templates",
@@ -145,7 +145,7 @@ async def test_list_get_sync_and_disconnect(
         problem = refused.json()
         assert problem["code"] == "channel_disconnected"
         assert problem["channel_id"] == number["id"]
-        assert problem["detail"].endswith(again)
+        assert problem["detail"].endswith(advice)
     [row] = [row for row in await _channel_rows(platform) if str(row.id) == number["id"]]
     assert row.access_token_encrypted == ""
     # ... until it is connected again, into the same row.
