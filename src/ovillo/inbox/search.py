@@ -9,8 +9,8 @@ Contacts are the contacts domain's (``contacts.search``). Ranked best first (bm2
 SQLite, ``ts_rank`` on PostgreSQL) among the newest ``CANDIDATES`` matches, newest first
 among equals; pages by offset.
 
-On PostgreSQL the newest ``CANDIDATES`` matches are found one of two ways, whichever reads
-less for this query; both give the same rows. A *walk* reads the workspace's messages
+On PostgreSQL the newest matches are found one of two ways, whichever reads less for
+this query; both give the same rows. A *walk* reads the workspace's messages
 newest first (index ``ix_message_search_walk``) until it has them: quick when the words
 are common, a whole-table read when they are rare. The *index* way takes the messages with
 the rarest word from the GIN index, keeps those with every word, then the newest: quick
