@@ -38,4 +38,5 @@ def test_a_bar_an_hour_keeps_its_width_however_long_the_campaign() -> None:
     assert long.width == 100 * short.width
     # Hours side by side, never overlapping: sent, delivered, read, then the next hour.
     xs = [bar["x"] for bar in long.bars]
-    assert xs == sorted(xs) and len(set(xs)) == len(xs)
+    assert xs == sorted(xs)
+    assert len(set(xs)) == len(xs)
