@@ -254,25 +254,14 @@ async def _write_audience(session: AsyncSession, campaign: Campaign, *, now: dat
     if campaign.audience_cursor is not None:
         query = query.where(Contact.id > campaign.audience_cursor)
     rows = (await session.execute(query)).all()
-    windowed = campaign.window_start_minute is not None and campaign.window_end_minute is not None
     values = []
     for contact_id, wa_id, phone_e164 in rows:
-        not_before = now
-        if windowed:
-            assert campaign.window_start_minute is not None
-            assert campaign.window_end_minute is not None
-            not_before = audience.next_window_start(
-                now=now,
-                zone=audience.recipient_zone(phone_e164 or wa_id),
-                start_minute=campaign.window_start_minute,
-                end_minute=campaign.window_end_minute,
-            )
         values.append(
             {
                 "campaign_id": campaign.id,
                 "contact_id": contact_id,
                 "state": RecipientState.PENDING.value,
-                "not_before": not_before,
+                "not_before": _window_opens(campaign, phone_e164 or wa_id, now=now),
                 "attempts": 0,
                 "created_at": now,
             }
@@ -296,6 +285,17 @@ async def _write_audience(session: AsyncSession, campaign: Campaign, *, now: dat
         campaign_id=str(campaign.id),
         recipients=campaign.recipient_count,
         done=campaign.audience_done,
+    )
+
+
+def _window_opens(campaign: Campaign, number: str | None, *, now: datetime) -> datetime:
+    """When the recipient of ``number`` may be sent to: ``now`` without a send window or
+    inside it, else when their local window next opens."""
+    start, end = campaign.window_start_minute, campaign.window_end_minute
+    if start is None or end is None:
+        return now
+    return audience.next_window_start(
+        now=now, zone=audience.recipient_zone(number), start_minute=start, end_minute=end
     )
 
 
@@ -538,7 +538,11 @@ async def _top_up(
             _wait(campaign, reason="messaging_limit", until=frees_at, session=session)
             return 0
         want = min(want, room)
-    rows = await _claim_pending(session, campaign, limit=want, now=now)
+    claimed = await _claim_pending(session, campaign, limit=want, now=now)
+    rows = await _defer_closed_windows(session, campaign, claimed, now=now)
+    if not rows and claimed:
+        # Every one of them waits for their window to open again: look further.
+        return len(claimed)
     if not rows:
         later = await session.scalar(
             select(func.min(CampaignRecipient.not_before)).where(
@@ -554,10 +558,11 @@ async def _top_up(
         )
         return 0
     _wait(campaign, reason=None, until=None, session=session)
-    return await _queue(
+    queued = await _queue(
         session, campaign, channel_id=channel.id, template=template, rows=rows, now=now,
         public_url=public_url,
     )  # fmt: skip
+    return queued + len(claimed) - len(rows)
 
 
 async def _stop_for(
@@ -613,6 +618,37 @@ async def _claim_pending(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list((await session.execute(query)).all())
+
+
+async def _defer_closed_windows(
+    session: AsyncSession, campaign: Campaign, rows: list[tuple[int, uuid.UUID]], *, now: datetime
+) -> list[tuple[int, uuid.UUID]]:
+    """The claimed ``rows`` whose recipients are inside their send window now. The others
+    were due when their window was open, but it closed before their turn came (a long
+    audience, a pause, a wait for the messaging limit): they stay pending until it next
+    opens, so nobody is sent to outside the hours the campaign promised."""
+    if not rows or campaign.window_start_minute is None or campaign.window_end_minute is None:
+        return rows
+    numbers = {
+        contact_id: phone_e164 or wa_id
+        for contact_id, wa_id, phone_e164 in await session.execute(
+            select(Contact.id, Contact.wa_id, Contact.phone_e164).where(
+                Contact.id.in_([contact_id for _, contact_id in rows])
+            )
+        )
+    }
+    later = {
+        row_id: opens
+        for row_id, contact_id in rows
+        if (opens := _window_opens(campaign, numbers.get(contact_id), now=now)) > now
+    }
+    await _move_recipients(
+        session,
+        [{"b_id": row_id, "b_opens": opens} for row_id, opens in later.items()],
+        from_state=RecipientState.PENDING,
+        not_before=bindparam("b_opens"),
+    )
+    return [row for row in rows if row[0] not in later]
 
 
 @dataclass(frozen=True, slots=True)
