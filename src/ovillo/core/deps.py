@@ -13,7 +13,9 @@ from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
 
 
-def get_runtime(request: Request) -> Runtime:
+# Every dependency is `async def`, even with nothing to await: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread hop per dependency per request.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -21,11 +23,11 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def _settings(runtime: RuntimeDep) -> Settings:
+async def _settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def _clock(runtime: RuntimeDep) -> Clock:
+async def _clock(runtime: RuntimeDep) -> Clock:
     return runtime.clock
 
 
