@@ -29,6 +29,14 @@ _VARIABLE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 FIELD_MAX = 4096
 
 
+def category_names(t: Translator) -> dict[str, str]:
+    return {
+        "MARKETING": t.gettext("Marketing"),
+        "UTILITY": t.gettext("Utility"),
+        "AUTHENTICATION": t.gettext("Authentication"),
+    }
+
+
 def header_names(t: Translator) -> dict[str, str]:
     return {
         "NONE": t.gettext("No header"),

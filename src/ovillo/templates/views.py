@@ -29,6 +29,7 @@ from ovillo.templates.editor import (
     EditorForm,
     arrange_buttons,
     button_names,
+    category_names,
     draft_of,
     error_fields,
     errors_by_field,
@@ -65,14 +66,6 @@ def status_badges(t: Translator) -> dict[str, tuple[str, str]]:
         "PENDING_DELETION": (t.gettext("Being deleted"), "muted"),
         "ARCHIVED": (t.gettext("Archived"), "muted"),
         "LIMIT_EXCEEDED": (t.gettext("Limit exceeded"), "danger"),
-    }
-
-
-def category_names(t: Translator) -> dict[str, str]:
-    return {
-        "MARKETING": t.gettext("Marketing"),
-        "UTILITY": t.gettext("Utility"),
-        "AUTHENTICATION": t.gettext("Authentication"),
     }
 
 
