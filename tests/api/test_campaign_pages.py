@@ -13,6 +13,7 @@ from tests.api.campaigning import add_contacts, approved_template, create_campai
 from tests.api.conversing import open_desk
 from tests.api.test_template_pages import person
 from tests.api.test_web_pages import csrf_of, signed_in
+from tests.factories import offer_template
 
 
 async def test_campaign_pages_by_role_and_workspace(
@@ -20,6 +21,7 @@ async def test_campaign_pages_by_role_and_workspace(
 ) -> None:
     desk = await open_desk(platform, http, emulator_http)
     template = await approved_template(desk)
+    await approved_template(desk, {**offer_template("order_ready"), "category": "UTILITY"})
     runtime = Runtime.from_settings(platform.settings, clock=platform.clock)
     try:
         await add_contacts(runtime, desk.workspace_id, 3)
@@ -50,6 +52,10 @@ async def test_campaign_pages_by_role_and_workspace(
         assert spanish.status_code == 200
         assert "Embudo" in spanish.text
         assert "Lanzar" in spanish.text
+        # The template picker names each category in the page's language.
+        new_in_spanish = await admin.get("/campaigns/new", headers={"Accept-Language": "es"})
+        assert "order_ready (en_US, utilidad)" in new_in_spanish.text
+        assert "spring_offer (en_US, marketing)" in new_in_spanish.text
 
         form = await admin.get("/campaigns/new")
         assert form.status_code == 200

@@ -31,6 +31,7 @@ from ovillo.core.downloads import csv_download
 from ovillo.core.errors import OvilloError
 from ovillo.rules.templates import template_variables
 from ovillo.templates import service as templates_service
+from ovillo.templates.editor import category_names
 from ovillo.templates.models import Template
 from ovillo.web import csrf
 from ovillo.web.i18n import Translator
@@ -209,6 +210,7 @@ async def _form_page(
             "form": form,
             "channels": channels,
             "templates": templates,
+            "categories": category_names(viewer.t),
             "variables": variables_of(chosen),
             "errors": errors or [],
             "timezone": viewer.me.timezone,
