@@ -212,6 +212,12 @@ async def test_a_templates_page_shows_its_status_history_and_funnel(
     assert spanish.status_code == 200
     assert "Cómo les fue a sus mensajes" in spanish.text
     assert "Rechazada" in spanish.text
+    # The history names each status in the page's language, at the workspace's local time.
+    spanish_history = spanish.text.split('id="template-history"', 1)[1].split("</table>")[0]
+    assert "<td>En revisión</td>" in spanish_history
+    assert "<td>Rechazada (INVALID_FORMAT)</td>" in spanish_history
+    assert "PENDING" not in spanish_history
+    assert not re.search(r">\d{4}-\d\d-\d\d ", spanish_history)  # not an ISO date in UTC
 
 
 async def test_the_editor_adds_moves_and_removes_buttons_up_to_metas_ten(
