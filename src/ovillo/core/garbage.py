@@ -25,14 +25,18 @@ __all__ = ["YOUNG_THRESHOLD", "settle_after_startup"]
 YOUNG_THRESHOLD: Final = 10_000
 
 
-def settle_after_startup() -> None:
+def settle_after_startup(*, young: int = YOUNG_THRESHOLD, older: int | None = None) -> None:
     """Freeze what startup made and collect young garbage less often (see above).
 
     Call once the process has imported and built what it keeps for its lifetime; objects
     made later are collected as usual. For a process's entry point, not for libraries or
-    tests (it changes the whole interpreter).
+    tests (it changes the whole interpreter). ``young`` allocations between young
+    collections; ``older``, if given, young collections between older ones (both older
+    generations; CPython keeps 10).
     """
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+    if older is not None:
+        middle = old = older
+    gc.set_threshold(young, middle, old)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
 
+from ovillo.core.garbage import settle_after_startup
 from ovillo.core.sockets import bind_socket
 from ovillo.emulator.app import create_emulator_app
 from ovillo.emulator.emulator import Emulator
@@ -63,7 +63,9 @@ class EmulatorServer:
         """Serve in a new event loop until ``stop()``: uvloop's where it exists, as uvicorn's
         own runner chooses. Its loop and transports cost less per request than asyncio's,
         and the emulator must take 1,000 sends/s, with their webhooks, on one core."""
-        tune_gc_for_serving()
+        # Process-wide, so only here, never in a server started inside another program
+        # (tests, `serve_in_thread`).
+        settle_after_startup(young=GC_YOUNG_THRESHOLD, older=GC_OLDER_THRESHOLD)
         try:
             import uvloop
         except ImportError:  # uvicorn[standard] has no uvloop on Windows
@@ -77,20 +79,6 @@ class EmulatorServer:
     @property
     def started(self) -> bool:
         return bool(self.server.started)
-
-
-def tune_gc_for_serving() -> None:
-    """Make the garbage collector cheap for a process that serves only the emulator.
-
-    What exists before serving (modules, the app, its routes and models) lives as long as the
-    process: after one collection it is frozen out of every later one, which would otherwise
-    walk it again at each full collection. Collections then run after `GC_YOUNG_THRESHOLD`
-    allocations rather than 700 (see there). Process-wide, so only ``run`` calls it, never
-    a server started inside another program (tests, `serve_in_thread`).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_OLDER_THRESHOLD, GC_OLDER_THRESHOLD)
 
 
 @contextmanager
