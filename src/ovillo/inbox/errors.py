@@ -18,8 +18,8 @@ OvilloError
 │   │   ├── InvalidAssigneeError        422 invalid_assignee
 │   │   ├── InvalidCursorError          422 invalid_cursor
 │   │   ├── InvalidQuickReplyError      422 invalid_quick_reply
-│   │   └── UnsupportedMediaError       422 unsupported_media
-│   │       └── MediaTooLargeError      422 media_too_large
+│   │   ├── UnsupportedMediaError       422 unsupported_media
+│   │   └── MediaTooLargeError          422 media_too_large
 │   └── MediaRefusedError               422 media_refused (Meta refused the upload)
 └── MediaUploadUnreachableError         502 media_upload_unreachable
 """
