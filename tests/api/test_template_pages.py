@@ -14,7 +14,8 @@ import pytest
 from ovillo.core.clock import wait_for
 from ovillo.server import PlatformServer
 from tests.api.conversing import Desk, open_desk
-from tests.api.test_templates import order_update, review
+from tests.api.ingesting import envelope, post_signed
+from tests.api.test_templates import approved, order_update, review
 from tests.api.test_web_pages import PASSWORD, csrf_of, signed_in
 from tests.factories import make_user
 
@@ -218,6 +219,45 @@ async def test_a_templates_page_shows_its_status_history_and_funnel(
     assert "<td>Rechazada (INVALID_FORMAT)</td>" in spanish_history
     assert "PENDING" not in spanish_history
     assert not re.search(r">\d{4}-\d\d-\d\d ", spanish_history)  # not an ISO date in UTC
+
+
+async def test_a_templates_quality_is_said_in_words_in_the_page_s_language(
+    platform: PlatformServer, http: httpx.AsyncClient, emulator_http: httpx.AsyncClient
+) -> None:
+    desk = await open_desk(platform, http, emulator_http)
+    template = await approved(desk, order_update())
+    quality = envelope(
+        desk.number["waba_id"],
+        "message_template_quality_update",
+        {
+            "message_template_id": int(template["meta_template_id"]),
+            "message_template_name": "order_update",
+            "message_template_language": "en_US",
+            "previous_quality_score": "UNKNOWN",
+            "new_quality_score": "YELLOW",
+        },
+    )
+    posted = await post_signed(desk.http, quality, secret=desk.number["app_secret"])
+    assert posted.status_code == 200, posted.text
+
+    async def rated() -> bool:
+        found = (await desk.get(f"/templates/{template['id']}")).json()
+        return bool(found["quality_score"] == "YELLOW")
+
+    await wait_for(rated, within=20, interval=0.05, what="the quality applied")
+    agent = await signed_in(platform, await person(platform, desk, "agent"))
+    try:
+        listing = await agent.get("/templates")
+        spanish = await agent.get(f"/templates/{template['id']}", headers={"Accept-Language": "es"})
+    finally:
+        await agent.aclose()
+
+    marker = f'id="template-quality-{template["id"]}" data-live-region>'
+    assert listing.text.split(marker, 1)[1].startswith("Medium<")
+    assert spanish.text.split(marker, 1)[1].startswith("Media<")
+    history = spanish.text.split('id="template-history"', 1)[1].split("</table>")[0]
+    assert "<td>Media</td>" in history
+    assert "YELLOW" not in history
 
 
 async def test_the_editor_adds_moves_and_removes_buttons_up_to_metas_ten(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.channels import service as channels_service
 from ovillo.channels.models import Channel
+from ovillo.channels.views import quality_figure
 from ovillo.core.deps import RuntimeDep, SessionDep
 from ovillo.core.errors import OvilloError
 from ovillo.templates import service
@@ -50,6 +52,11 @@ from ovillo.web.i18n import Translator
 from ovillo.web.pages import AdminDep, Viewer, ViewerDep, redirect, render
 
 router = APIRouter(dependencies=[Depends(csrf.verify_csrf)], include_in_schema=False)
+
+
+def _quality_label(t: Translator, score: str | None) -> str:
+    """Meta's quality score (GREEN, YELLOW, RED, UNKNOWN) in words, as numbers show theirs."""
+    return quality_figure(t, score).label
 
 
 def status_badges(t: Translator) -> dict[str, tuple[str, str]]:
@@ -171,6 +178,7 @@ async def _list_page(
             "templates": templates,
             "badges": status_badges(viewer.t),
             "categories": category_names(viewer.t),
+            "quality_label": partial(_quality_label, viewer.t),
             # Status webhooks redraw the badges in place (ovillo.js, `template_updated`).
             "live": True,
             **(extra or {}),
@@ -215,6 +223,7 @@ async def template_page(
             "funnel_stages": funnel_stages(t),
             "badges": status_badges(t),
             "categories": category_names(t),
+            "quality_label": partial(_quality_label, t),
             "event_kinds": {
                 "status": t.gettext("Status"),
                 "quality": t.gettext("Quality"),
