@@ -102,8 +102,9 @@ class Translator:
         text = translations(self.locale).ngettext(singular, plural, count)
         return text % {"count": count, **params}
 
-    def datetime(self, moment: dt.datetime, format: str = "medium") -> str:
-        """``moment`` as a date and time of the workspace's zone, in the page's language."""
+    def datetime(self, moment: dt.datetime, format: str = "short") -> str:
+        """``moment`` as a date and time of the workspace's zone, in the page's language;
+        short (no seconds) unless said, so every page writes a moment the same way."""
         return format_datetime(moment, format, tzinfo=zone(self.timezone), locale=self.locale)
 
     def time(self, moment: dt.datetime) -> str:

@@ -97,3 +97,10 @@ def test_spanish_pages_say_spanish_words_with_their_values() -> None:
     assert t.ngettext("%(count)s unread message", "%(count)s unread messages", 3) == (
         "3 mensajes sin leer"
     )
+
+
+def test_a_moment_is_written_short_unless_asked_otherwise() -> None:
+    moment = datetime(2026, 3, 1, 15, 30, 45, tzinfo=UTC)
+    translator = Translator("es", "Europe/Madrid")
+    assert translator.datetime(moment) == translator.datetime(moment, "short")
+    assert "45" not in translator.datetime(moment)  # no seconds
