@@ -9,7 +9,7 @@ Anyone signed in may read; owners and admins create and steer campaigns.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -311,6 +311,13 @@ class Chart:
     height: int
     bars: list[dict[str, Any]]
     peak: int
+    # Hours named under their bars: at most about a dozen, whatever the campaign's length.
+    labels: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Below the bars: room for the hours' names.
+_LABEL_ROOM = 16
+_MAX_LABELS = 12
 
 
 def hourly_chart(hours: tuple[campaign_funnel.HourCounts, ...], *, height: int = 160) -> Chart:
@@ -320,26 +327,32 @@ def hourly_chart(hours: tuple[campaign_funnel.HourCounts, ...], *, height: int =
     rather than stretching a short one's few bars across the page."""
     peak = max((max(h.sent, h.delivered, h.read) for h in hours), default=0)
     bar, gap = 14, 10
+    group = 3 * bar + gap
+    every = -(-len(hours) // _MAX_LABELS) or 1  # ceiling division
     bars: list[dict[str, Any]] = []
+    labels: list[dict[str, Any]] = []
     for index, hour in enumerate(hours):
-        left = index * (3 * bar + gap)
+        left = index * group
         for offset, (kind, value) in enumerate(
             (("sent", hour.sent), ("delivered", hour.delivered), ("read", hour.read))
         ):
-            tall = round(value * (height - 20) / peak) if peak else 0
+            tall = round(value * (height - _LABEL_ROOM - 4) / peak) if peak else 0
             bars.append(
                 {
                     "kind": kind,
                     "x": left + offset * bar,
-                    "y": height - 16 - tall,
+                    "y": height - _LABEL_ROOM - tall,
                     "width": bar - 1,
                     "height": tall,
                     "value": value,
                     "hour": hour.hour,
                 }
             )
-    width = max(len(hours) * (3 * bar + gap), 3 * bar)
-    return Chart(width=width, height=height, bars=bars, peak=peak)
+        if index % every == 0:
+            labels.append({"x": left, "y": height - 3, "hour": hour.hour})
+    # At least as wide as an hour's name ("10:00 PM"), which starts at its bars' left.
+    width = max(len(hours) * group, 64)
+    return Chart(width=width, height=height, bars=bars, peak=peak, labels=labels)
 
 
 async def _detail_context(

@@ -40,3 +40,21 @@ def test_a_bar_an_hour_keeps_its_width_however_long_the_campaign() -> None:
     xs = [bar["x"] for bar in long.bars]
     assert xs == sorted(xs)
     assert len(set(xs)) == len(xs)
+
+
+def test_hours_are_named_under_their_bars_a_dozen_at_most() -> None:
+    def hours(n: int) -> tuple[HourCounts, ...]:
+        return tuple(
+            HourCounts(hour=START + timedelta(hours=i), sent=1, delivered=1, read=1)
+            for i in range(n)
+        )
+
+    few = hourly_chart(hours(3), height=120)
+    assert [label["hour"] for label in few.labels] == [START + timedelta(hours=i) for i in range(3)]
+    # Under the bars, inside the chart.
+    assert all(
+        max(b["y"] + b["height"] for b in few.bars) < label["y"] <= 120 for label in few.labels
+    )
+    many = hourly_chart(hours(200))
+    assert 1 < len(many.labels) <= 12
+    assert many.labels[0]["hour"] == START
