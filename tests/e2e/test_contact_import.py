@@ -37,6 +37,9 @@ def test_import_a_file_from_the_contacts_page(page: Page, e2e_platform: Platform
     expect(page.get_by_label("What column Celular holds")).to_have_value("phone")
     expect(page.get_by_label("What column Nombre holds")).to_have_value("name")
     expect(page.get_by_label("Attribute name for column Ciudad")).to_have_value("ciudad")
+    # An attribute's name is asked only of a column kept as a custom attribute.
+    expect(page.get_by_label("Attribute name for column Ciudad")).to_be_visible()
+    expect(page.get_by_label("Attribute name for column Celular")).to_be_hidden()
     expect(page.get_by_role("cell", name="cliente desde 2019, paga a tiempo")).to_be_visible()
     page.get_by_label("What column Notas holds").select_option("skip")
     page.get_by_label("Tags for every contact (comma-separated)").fill("feria")
