@@ -131,6 +131,14 @@ class Message(Base):
             sqlite_where=text("campaign_id IS NOT NULL"),
             postgresql_where=text("campaign_id IS NOT NULL"),
         ),
+        # A campaign's messages that failed after WhatsApp accepted them (a status webhook
+        # after the wamid): few, and swept each round by ``campaigns.dispatch``.
+        Index(
+            "ix_message_late_failure",
+            "author_id",
+            sqlite_where=text("status = 'failed' AND accepted_at IS NOT NULL"),
+            postgresql_where=text("status = 'failed' AND accepted_at IS NOT NULL"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(SequenceKey, primary_key=True, autoincrement=True)
