@@ -12,6 +12,18 @@ One round (``run_campaigns``, the worker's campaigns loop) for every running cam
    error (``STOP_CODES``) stops the campaign and says why; 130429 / 131056 retries are
    counted (``throttled_count``), and 130429 ones halve the next top-up (131056 is one
    customer's pair rate: the number may go on at its rate to everyone else).
+   **Late failures**: Meta answers some sends with a wamid and fails them only later, in a
+   ``failed`` status webhook (131048 over the messaging limit, 131026 undeliverable, 131049,
+   131050...). Each round also moves ``sent`` recipients whose message is now ``failed`` to
+   ``failed`` with its code and reason, and a ``STOP_CODES`` code stops the campaign as
+   above. The sweep starts from the message side, through the partial index
+   ``ix_message_late_failure`` (a campaign's messages failed after acceptance: few), so
+   it costs the campaign's late failures, not its recipients. It keeps no time watermark
+   on purpose: ``failed_at`` is Meta's timestamp of the status, and a webhook retried or
+   processed late carries an old one. Late failures keep arriving after a campaign ends,
+   so a paused campaign, and one completed, cancelled or stopped within
+   ``LATE_FAILURE_GRACE``, is swept too (then it ends for good: what fails later counts
+   as sent).
 3. **Top-up**: the number's outbox holds at most ``BACKLOG_SECONDS`` of its throughput of
    this campaign's messages, so agents' replies (priority 0; campaigns go at
    ``CAMPAIGN_PRIORITY``) never wait behind a hundred thousand, and pause or cancel take
@@ -32,11 +44,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ovillo.campaigns import audience
@@ -96,6 +108,8 @@ _LEFT_OUTBOX = (
 )
 # Seconds between rounds while a campaign has work; a commit wakes it sooner.
 BUSY_INTERVAL = 0.25
+# How long after it ends a campaign still follows its sent messages to a late failure.
+LATE_FAILURE_GRACE = timedelta(minutes=15)
 
 
 async def run_campaigns(runtime: Runtime, *, idle_interval: float = 2.0) -> float:
@@ -130,6 +144,25 @@ async def run_campaigns(runtime: Runtime, *, idle_interval: float = 2.0) -> floa
                 )
             )
         )
+        # Nothing of theirs waits in the outbox, but a sent message may still fail late.
+        lingering = list(
+            await session.scalars(
+                select(Campaign.id).where(
+                    or_(
+                        Campaign.state == CampaignState.PAUSED,
+                        Campaign.state.in_(
+                            [
+                                CampaignState.COMPLETED,
+                                CampaignState.CANCELLED,
+                                CampaignState.STOPPED,
+                            ]
+                        )
+                        & (Campaign.finished_at >= now - LATE_FAILURE_GRACE),
+                    ),
+                    Campaign.id.not_in(settling),
+                )
+            )
+        )
         await session.commit()
     timeout = idle_interval
     if next_start is not None:
@@ -140,6 +173,12 @@ async def run_campaigns(runtime: Runtime, *, idle_interval: float = 2.0) -> floa
         except Exception:
             log.exception("campaign_round_failed", campaign_id=str(campaign_id))
         timeout = min(timeout, BUSY_INTERVAL)
+    # No hurry for these: a round at the idle interval applies their late failures.
+    for campaign_id in lingering:
+        try:
+            await _settle(runtime, campaign_id)
+        except Exception:
+            log.exception("campaign_round_failed", campaign_id=str(campaign_id))
     for campaign_id, waiting_until in running:
         try:
             busy = await _step(runtime, campaign_id)
@@ -184,7 +223,8 @@ async def _step(runtime: Runtime, campaign_id: uuid.UUID) -> bool:
         if campaign is None:
             return False
         synced, throttled = await _sync_outcomes(session, campaign, now=runtime.clock.now())
-        busy = busy or synced
+        late = await _sync_late_failures(session, campaign, now=runtime.clock.now())
+        busy = busy or synced or late
         finished = campaign.state != CampaignState.RUNNING or await _complete_if_done(
             session, campaign, now=runtime.clock.now()
         )
@@ -211,7 +251,7 @@ async def _step(runtime: Runtime, campaign_id: uuid.UUID) -> bool:
 
 
 async def _settle(runtime: Runtime, campaign_id: uuid.UUID) -> None:
-    """Only the outcomes, for a campaign that sends nothing more."""
+    """Only the outcomes and late failures, for a campaign that sends nothing more."""
     async with sqlite_write_gate(runtime.engine), runtime.sessionmaker() as session:
         campaign = await session.scalar(
             select(Campaign)
@@ -221,6 +261,7 @@ async def _settle(runtime: Runtime, campaign_id: uuid.UUID) -> None:
         )
         if campaign is not None:
             await _sync_outcomes(session, campaign, now=runtime.clock.now())
+            await _sync_late_failures(session, campaign, now=runtime.clock.now())
         await session.commit()
 
 
@@ -335,7 +376,7 @@ async def _sync_outcomes(
             "b_id": row_id,
             "b_attempts": attempts,
             "b_code": code,
-            "b_reason": ": ".join(part for part in (title, detail) if part) or "Failed",
+            "b_reason": _failure_reason(title, detail),
         }
         for row_id, status, code, title, detail, attempts in rows
         if status == MessageStatus.FAILED
@@ -361,20 +402,75 @@ async def _sync_outcomes(
     )
     counted = campaign.throttled_count
     throttled = await _notice_throttling(session, campaign)
-    stop = next(
-        (
-            code
-            for _, status, code, *_ in rows
-            if status == MessageStatus.FAILED and code in STOP_CODES
-        ),
-        None,
+    stopped = await _stop_on_failures(
+        session,
+        campaign,
+        codes=[code for _, status, code, *_ in rows if status == MessageStatus.FAILED],
+        now=now,
     )
-    if stop is not None and campaign.state in (CampaignState.RUNNING, CampaignState.PAUSED):
-        await _stop(session, campaign, code=stop, now=now)
-    elif rows or throttled or campaign.throttled_count != counted:
+    if not stopped and (rows or throttled or campaign.throttled_count != counted):
         campaign.updated_at = now
         campaigns_service.announce(session, campaign)
     return bool(rows), throttled
+
+
+async def _sync_late_failures(session: AsyncSession, campaign: Campaign, *, now: datetime) -> bool:
+    """Move ``sent`` recipients whose message failed after WhatsApp accepted it to
+    ``failed``; True if any moved. Through ``ix_message_late_failure``: its predicate is
+    written as literals so PostgreSQL's generic plans may use it too."""
+    rows = (
+        await session.execute(
+            select(
+                CampaignRecipient.id, Message.error_code, Message.error_title, Message.error_detail
+            )
+            .select_from(Message)
+            .join(CampaignRecipient, CampaignRecipient.message_id == Message.id)
+            .where(
+                Message.author_id == str(campaign.id),
+                Message.status == literal_column(f"'{MessageStatus.FAILED.value}'"),
+                Message.accepted_at.is_not(None),
+                # No filter on the recipient's campaign: its messages are its recipients',
+                # and one would steer SQLite to walk them by (campaign, state) instead.
+                CampaignRecipient.state == RecipientState.SENT,
+            )
+            .limit(_SYNC_BATCH)
+        )
+    ).all()
+    if not rows:
+        return False
+    await _move_recipients(
+        session,
+        [
+            {"b_id": row_id, "b_code": code, "b_reason": _failure_reason(title, detail)}
+            for row_id, code, title, detail in rows
+        ],
+        from_state=RecipientState.SENT,
+        state=RecipientState.FAILED,
+        error_code=bindparam("b_code"),
+        error_reason=bindparam("b_reason"),
+        finished_at=now,
+    )
+    log.info("campaign_late_failures", campaign_id=str(campaign.id), recipients=len(rows))
+    if not await _stop_on_failures(session, campaign, codes=[row[1] for row in rows], now=now):
+        campaign.updated_at = now
+        campaigns_service.announce(session, campaign)
+    return True
+
+
+def _failure_reason(title: str | None, detail: str | None) -> str:
+    return ": ".join(part for part in (title, detail) if part) or "Failed"
+
+
+async def _stop_on_failures(
+    session: AsyncSession, campaign: Campaign, *, codes: list[int | None], now: datetime
+) -> bool:
+    """Stop a running or paused campaign if one of the failures' ``codes`` is a
+    ``STOP_CODES`` one; True if it stopped."""
+    stop = next((code for code in codes if code in STOP_CODES), None)
+    if stop is None or campaign.state not in (CampaignState.RUNNING, CampaignState.PAUSED):
+        return False
+    await _stop(session, campaign, code=stop, now=now)
+    return True
 
 
 async def _move_recipients(
