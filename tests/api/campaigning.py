@@ -6,17 +6,41 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
+from ovillo.channels.models import Channel
 from ovillo.contacts.models import Contact
 from ovillo.core.clock import wait_for
 from ovillo.core.runtime import Runtime
 from ovillo.rules.throughput import PAIR_BURST
 from tests.api.conversing import Desk
-from tests.factories import contact_row, offer_template
+from tests.factories import connect_emulator_channel, contact_row, offer_template
 
 OFFER = offer_template("spring_offer")
 FINISHED = frozenset({"completed", "cancelled", "stopped"})
+
+
+async def number_at(
+    desk: Desk, runtime: Runtime, mps: int, *, meta_mps: int | None = None
+) -> dict[str, Any]:
+    """An unlimited number the platform sends on at ``mps``, the desk's from now on.
+
+    WhatsApp (the emulator) takes ``meta_mps`` a second, ``mps`` unless said: more keeps
+    130429 out of a test, as much lets the test meet it."""
+    number = await connect_emulator_channel(
+        desk.http,
+        desk.emulator_http,
+        desk.api_key,
+        tier="TIER_UNLIMITED",
+        throughput_mps=meta_mps or mps,
+    )
+    desk.number = number
+    async with runtime.sessionmaker() as session:
+        await session.execute(
+            update(Channel).where(Channel.id == uuid.UUID(number["id"])).values(throughput_mps=mps)
+        )
+        await session.commit()
+    return number
 
 
 async def approved_template(desk: Desk, body: dict[str, Any] = OFFER) -> dict[str, Any]:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from ovillo.channels.models import Channel
 from ovillo.contacts.models import Contact
 from ovillo.core.runtime import Runtime
 from tests.api.campaigning import (
@@ -22,26 +20,12 @@ from tests.api.campaigning import (
     all_recipients,
     approved_template,
     create_campaign,
+    number_at,
     wait_for_campaign,
 )
 from tests.api.conversing import Desk
-from tests.factories import connect_emulator_channel
 
 pytestmark = pytest.mark.reviewed_by_tests
-
-
-async def number_at(desk: Desk, runtime: Runtime, mps: int) -> dict[str, Any]:
-    """An unlimited number sending at ``mps``, the desk's from now on."""
-    number = await connect_emulator_channel(
-        desk.http, desk.emulator_http, desk.api_key, tier="TIER_UNLIMITED", throughput_mps=mps
-    )
-    desk.number = number
-    async with runtime.sessionmaker() as session:
-        await session.execute(
-            update(Channel).where(Channel.id == uuid.UUID(number["id"])).values(throughput_mps=mps)
-        )
-        await session.commit()
-    return number
 
 
 async def hold_webhooks(desk: Desk, seconds: float) -> None:

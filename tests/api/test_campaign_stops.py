@@ -9,9 +9,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 
-from ovillo.channels.models import Channel
 from ovillo.core.clock import wait_for
 from ovillo.core.runtime import Runtime
 from ovillo.inbox.models import Message
@@ -20,26 +19,12 @@ from tests.api.campaigning import (
     add_contacts,
     approved_template,
     create_campaign,
+    number_at,
     wait_for_campaign,
 )
 from tests.api.conversing import Desk
-from tests.factories import connect_emulator_channel
 
 pytestmark = pytest.mark.reviewed_by_tests
-
-
-async def slow_number(desk: Desk, runtime: Runtime, mps: int) -> dict[str, Any]:
-    """An unlimited number sending at ``mps``, the desk's from now on."""
-    number = await connect_emulator_channel(
-        desk.http, desk.emulator_http, desk.api_key, tier="TIER_UNLIMITED", throughput_mps=mps
-    )
-    desk.number = number
-    async with runtime.sessionmaker() as session:
-        await session.execute(
-            update(Channel).where(Channel.id == uuid.UUID(number["id"])).values(throughput_mps=mps)
-        )
-        await session.commit()
-    return number
 
 
 async def settled(desk: Desk, campaign_id: str) -> dict[str, Any]:
@@ -56,7 +41,7 @@ async def settled(desk: Desk, campaign_id: str) -> dict[str, Any]:
 async def test_a_template_paused_for_quality_stops_the_campaign_saying_so(
     desk: Desk, platform_runtime: Runtime
 ) -> None:
-    await slow_number(desk, platform_runtime, mps=5)
+    await number_at(desk, platform_runtime, mps=5)
     template = await approved_template(desk)
     wa_ids = await add_contacts(platform_runtime, desk.workspace_id, 200)
     campaign_id = await create_campaign(desk, template, "Paused", number_id=desk.number["id"])
@@ -93,7 +78,7 @@ async def test_an_agents_reply_overtakes_the_campaign_messages_queued_before_it(
 ) -> None:
     """Agents' replies go first: at 5 mps the outbox holds a few seconds of the campaign, and
     a reply queued behind them leaves before most of them."""
-    await slow_number(desk, platform_runtime, mps=5)
+    await number_at(desk, platform_runtime, mps=5)
     template = await approved_template(desk)
     await add_contacts(platform_runtime, desk.workspace_id, 100)
     customer = "15559990001"  # not in the audience: they wrote in and wait for an answer

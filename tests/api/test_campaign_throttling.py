@@ -16,11 +16,10 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from ovillo.campaigns import dispatch
 from ovillo.campaigns.models import CampaignRecipient
-from ovillo.channels.models import Channel
 from ovillo.contacts.models import Contact
 from ovillo.core.clock import ControllableClock, wait_for
 from ovillo.core.runtime import Runtime
@@ -37,9 +36,9 @@ from tests.api.campaigning import (
     campaign,
     create_campaign,
     fill_pair_bucket,
+    number_at,
 )
 from tests.api.conversing import Desk
-from tests.factories import connect_emulator_channel
 
 pytestmark = pytest.mark.reviewed_by_tests
 
@@ -128,16 +127,8 @@ async def test_130429_halves_what_the_dispatcher_keeps_queued(
     desk: Desk, platform: PlatformServer, platform_runtime: Runtime
 ) -> None:
     runtime = platform_runtime
-    number = await connect_emulator_channel(
-        desk.http, desk.emulator_http, desk.api_key, tier="TIER_UNLIMITED", throughput_mps=MPS
-    )
-    desk.number = number
+    number = await number_at(desk, runtime, MPS)
     channel_id = uuid.UUID(number["id"])
-    async with runtime.sessionmaker() as session:
-        await session.execute(
-            update(Channel).where(Channel.id == channel_id).values(throughput_mps=MPS)
-        )
-        await session.commit()
     template = await approved(desk, runtime)
     await add_contacts(runtime, desk.workspace_id, 100)
     campaign_id = await create_campaign(desk, template, "Throttled")
@@ -192,16 +183,8 @@ async def test_131056_does_not_halve_what_the_dispatcher_keeps_queued(
     """A pair-rate refusal is one customer's limit, not the number's: the others go on."""
     runtime = platform_runtime
     # WhatsApp would take a thousand a second; the platform sends 10: no 130429 here.
-    number = await connect_emulator_channel(
-        desk.http, desk.emulator_http, desk.api_key, tier="TIER_UNLIMITED", throughput_mps=1000
-    )
-    desk.number = number
+    number = await number_at(desk, runtime, MPS, meta_mps=1000)
     channel_id = uuid.UUID(number["id"])
-    async with runtime.sessionmaker() as session:
-        await session.execute(
-            update(Channel).where(Channel.id == channel_id).values(throughput_mps=MPS)
-        )
-        await session.commit()
     template = await approved(desk, runtime)
     await add_contacts(runtime, desk.workspace_id, 100)
     campaign_id = await create_campaign(desk, template, "Pair rate")

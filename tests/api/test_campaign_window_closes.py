@@ -15,19 +15,18 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert
 
 from ovillo.campaigns import dispatch
-from ovillo.channels.models import Channel
 from ovillo.contacts.models import Contact
 from ovillo.core.clock import ControllableClock
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings
 from ovillo.server import PlatformServer
-from tests.api.campaigning import FINISHED, campaign, create_campaign
+from tests.api.campaigning import FINISHED, campaign, create_campaign, number_at
 from tests.api.conversing import Desk
 from tests.api.test_campaign_throttling import approved, send_until_idle
-from tests.factories import connect_emulator_channel, contact_row
+from tests.factories import contact_row
 
 pytestmark = pytest.mark.reviewed_by_tests
 
@@ -53,16 +52,8 @@ async def test_recipients_left_when_the_window_closes_wait_for_the_next_one(
 ) -> None:
     runtime = platform_runtime
     # WhatsApp takes whatever comes; our own pace keeps the outbox to BACKLOG recipients.
-    number = await connect_emulator_channel(
-        desk.http, desk.emulator_http, desk.api_key, tier="TIER_UNLIMITED", throughput_mps=1000
-    )
-    desk.number = number
+    number = await number_at(desk, runtime, MPS, meta_mps=1000)
     channel_id = uuid.UUID(number["id"])
-    async with runtime.sessionmaker() as session:
-        await session.execute(
-            update(Channel).where(Channel.id == channel_id).values(throughput_mps=MPS)
-        )
-        await session.commit()
     template = await approved(desk, runtime)
     # 11:59 in Tokyo: one minute of the 9:00-12:00 window left.
     now = runtime.clock.now()
