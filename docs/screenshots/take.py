@@ -25,6 +25,7 @@ from tests.e2e.conftest import (  # noqa: E402
     sign_in,
 )
 from tests.e2e.test_campaigns import template_and_audience  # noqa: E402
+from tests.e2e.test_templates import footer_and_two_buttons  # noqa: E402
 
 from ovillo.accounts.models import Role  # noqa: E402
 from ovillo.core.clock import ControllableClock  # noqa: E402
@@ -134,13 +135,7 @@ def author_a_template(page: Page) -> None:
     page.get_by_label("Header text").fill("Your order")
     page.get_by_label("Body").fill("Hello {{1}}, your order {{2}} is ready to collect today.")
     page.get_by_label("Samples, one per line, in the order of the variables").fill("Ana\nA-17")
-    page.get_by_label("Footer").fill("Shop Example")
-    page.locator("#button_0_type").select_option("QUICK_REPLY")
-    page.locator("#button_0_text").fill("Thanks")
-    page.locator("#button_1_type").select_option("URL")
-    page.locator("#button_1_text").fill("See the order")
-    page.locator("#button_1_url").fill("https://shop.example/orders/{{1}}")
-    page.locator("#button_1_sample").fill("A-17")
+    footer_and_two_buttons(page)
     page.wait_for_timeout(800)  # the preview and the checks follow the typing
 
 

@@ -41,6 +41,17 @@ def approve_at_meta(platform: PlatformServer, person: Person, name: str) -> None
     run_coroutine(approve())
 
 
+def footer_and_two_buttons(page: Page) -> None:
+    """The order template's footer, a quick reply and a link with the order as its suffix."""
+    page.get_by_label("Footer").fill("Shop Example")
+    page.locator("#button_0_type").select_option("QUICK_REPLY")
+    page.locator("#button_0_text").fill("Thanks")
+    page.locator("#button_1_type").select_option("URL")
+    page.locator("#button_1_text").fill("See the order")
+    page.locator("#button_1_url").fill("https://shop.example/orders/{{1}}")
+    page.locator("#button_1_sample").fill("A-17")
+
+
 def test_an_owner_authors_a_template_sees_its_errors_and_it_is_approved(
     page: Page, e2e_platform: PlatformServer
 ) -> None:
@@ -63,13 +74,7 @@ def test_an_owner_authors_a_template_sees_its_errors_and_it_is_approved(
     expect(body_error).to_contain_text("no gaps")
     page.get_by_label("Body").fill("Hello {{1}}, your order {{2}} is ready to collect today.")
     expect(body_error).to_have_text("")
-    page.get_by_label("Footer").fill("Shop Example")
-    page.locator("#button_0_type").select_option("QUICK_REPLY")
-    page.locator("#button_0_text").fill("Thanks")
-    page.locator("#button_1_type").select_option("URL")
-    page.locator("#button_1_text").fill("See the order")
-    page.locator("#button_1_url").fill("https://shop.example/orders/{{1}}")
-    page.locator("#button_1_sample").fill("A-17")
+    footer_and_two_buttons(page)
     page.locator("#button_2_type").select_option("PHONE_NUMBER")
     page.locator("#button_2_text").fill("Call us")
     page.locator("#button_2_phone").fill("+15550100")
