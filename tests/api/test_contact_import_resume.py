@@ -17,6 +17,7 @@ from ovillo.contacts import importing
 from ovillo.contacts.importing import ImportStatus
 from ovillo.contacts.models import Contact, ContactImport, ContactImportReject
 from ovillo.core.clock import wait_for
+from ovillo.core.db import sqlite_write_gate
 from ovillo.core.runtime import Runtime
 from ovillo.core.settings import Settings, WebSettings
 from ovillo.server import PlatformServer, serve_in_thread
@@ -265,3 +266,43 @@ async def test_an_upload_over_the_limit_is_refused_naming_it(platform_settings: 
             await admin.aclose()
         kept = (settings.data_dir / "imports").rglob("*.csv")
         assert all(path.stat().st_size < 100_000 for path in kept)  # at most the small one
+
+
+async def test_an_import_takes_its_turn_at_sqlite_s_writer_before_it_reads(
+    platform_settings: Settings,
+) -> None:
+    """An import's first statement takes SQLite's write lock (BEGIN IMMEDIATE). Waiting for
+    the process's write gate after it, while another writer held the gate and waited for
+    the lock (the worker's check for orphaned imports), deadlocked the two until SQLite's
+    busy timeout failed that writer (seen once in CI). It takes the gate first now."""
+    if platform_settings.db.url.startswith("postgresql"):
+        pytest.skip("PostgreSQL locks rows: there is no write gate to wait for")
+    database = platform_settings.db.model_copy(update={"sqlite_busy_timeout_ms": 2_000})
+    runtime = Runtime.from_settings(platform_settings.model_copy(update={"db": database}))
+    try:
+        workspace_id, _ = await make_workspace(runtime.engine)
+        contact_import = await started_import(runtime, workspace_id)
+        async with sqlite_write_gate(runtime.engine):
+            running = asyncio.create_task(
+                importing.run_import(
+                    engine=runtime.engine,
+                    sessionmaker=runtime.sessionmaker,
+                    clock=runtime.clock,
+                    import_id=contact_import.id,
+                    path=importing.upload_path(runtime.settings, contact_import),
+                    holder="importer",
+                    lease_seconds=30,
+                )
+            )
+            await asyncio.sleep(0.3)  # the import is under way, at its first statement
+            # A writer with the gate, as the worker's orphan check: it gets the lock.
+            async with runtime.sessionmaker() as session:
+                assert await acquire_lease(
+                    session=session, name="a-writer", holder="test", ttl_seconds=30,
+                    now=runtime.clock.now(),
+                )  # fmt: skip
+        done = await asyncio.wait_for(running, 60)
+        assert done.status == ImportStatus.FINISHED, done.error
+        assert done.created == VALID
+    finally:
+        await runtime.aclose()

@@ -857,17 +857,20 @@ async def run_import(
     without writing.
     """
     name = import_lease_name(import_id)
-    async with sessionmaker() as session:
+    # The gate before the session's first statement: on SQLite that statement takes the write
+    # lock (BEGIN IMMEDIATE), and waiting for the gate while holding it deadlocked with a
+    # writer holding the gate and waiting for the lock (the worker's orphan check), until
+    # SQLite's busy timeout failed that writer.
+    async with sqlite_write_gate(engine), sessionmaker() as session:
         contact_import = await session.get(ContactImport, import_id)
         if contact_import is None:
             raise ImportNotFoundError(f"contact import {import_id} does not exist")
         if contact_import.status != ImportStatus.RUNNING:
             return contact_import
-        async with sqlite_write_gate(engine):
-            token = await acquire_lease_token(
-                session=session, name=name, holder=holder, ttl_seconds=lease_seconds,
-                now=clock.now(),
-            )  # fmt: skip
+        token = await acquire_lease_token(
+            session=session, name=name, holder=holder, ttl_seconds=lease_seconds,
+            now=clock.now(),
+        )  # fmt: skip
     if token is None:
         log.info("contact_import_held_elsewhere", import_id=str(import_id))
         return contact_import
