@@ -876,13 +876,7 @@ async def _fill(
         except OvilloError as error:  # its detail says what is missing for this contact
             return _Filled(None, str(error), [])
         return _Filled({"type": "template", "template": prepared.template}, None, prepared.links)
-    fields = template_variables.contact_fields(
-        name=contact.name,
-        profile_name=contact.profile_name,
-        wa_id=contact.wa_id,
-        phone_e164=contact.phone_e164,
-        attributes=contact.attributes or {},
-    )
+    fields = template_variables.fields_of_contact(contact)
     values: dict[str, str] = {}
     for key, value in campaign.variables.items():
         text, missing = template_variables.fill_value(value, fields)
